@@ -1,0 +1,66 @@
+import middy from '@middy/core';
+import httpErrorHandler from '@middy/http-error-handler';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import validator from '@middy/validator';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import { loadConfig } from '../lib/config';
+import { logger } from '../lib/log';
+import { count, metrics } from '../lib/metrics';
+import { sendOtp } from '../lib/otp/send';
+import { createStartMessagingClient } from '../lib/provider/startmessaging';
+import { sendRules, type RateLimitSubjectInput } from '../lib/ratelimit/rules';
+import { createDynamoStore } from '../lib/store/dynamodb';
+import { errorsMiddleware } from '../middleware/errors';
+import { idempotencyMiddleware } from '../middleware/idempotency';
+import { jsonBodyMiddleware } from '../middleware/json-body';
+import { phoneNumberMiddleware } from '../middleware/phone-number';
+import { rateLimitMiddleware } from '../middleware/rate-limit';
+import { responseHeadersMiddleware } from '../middleware/response-headers';
+import { secretsMiddleware, type WithSecrets } from '../middleware/secrets';
+import { validateSendOtp } from '../schemas/validators.generated';
+
+/** POST /auth/send-otp. Layers run top to bottom before the handler; see README "Pipeline". */
+const config = loadConfig();
+const store = createDynamoStore({ table: config.table });
+const provider = createStartMessagingClient({ baseUrl: config.startMessagingBaseUrl, timeoutMs: config.startMessagingTimeoutMs });
+
+type Event = Omit<APIGatewayProxyEventV2, 'body'> & { body: { phoneNumber: string } };
+
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Error, Context>()
+  .use(responseHeadersMiddleware({ corsAllowedOrigins: config.corsAllowedOrigins }))
+  .use(httpErrorHandler({ logger: false }))
+  .use(errorsMiddleware())
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics))
+  .use(httpHeaderNormalizer())
+  .use(jsonBodyMiddleware({ maxBytes: 4096 }))
+  .use(validator({ eventSchema: validateSendOtp }))
+  .use(secretsMiddleware({ apiKeySecretId: config.apiKeySecretId, signingSecretId: config.signingSecretId, cacheSeconds: config.secretsCacheSeconds }))
+  .use(phoneNumberMiddleware({ allowedCountryCodes: config.allowedCountryCodes }))
+  .use(idempotencyMiddleware({ store, scope: 'send-otp', fingerprint: (r) => (r.event as unknown as Event).body.phoneNumber }))
+  .use(
+    rateLimitMiddleware<RateLimitSubjectInput>({
+      store,
+      rules: sendRules(config),
+      input: (r) => ({ phoneNumber: (r.event as Event).body.phoneNumber, sourceIp: (r.event as Event).requestContext?.http?.sourceIp }),
+    }),
+  )
+  .handler(async (event, context) => {
+    const e = event as unknown as Event;
+    const ctx = context as WithSecrets;
+    const body = await sendOtp(
+      { config, store, provider },
+      {
+        phoneNumber: e.body.phoneNumber,
+        apiKey: ctx.apiKey,
+        signingKey: ctx.signingKey,
+        idempotencyKey: e.headers?.['idempotency-key'],
+        // Leave the function time to answer (and API Gateway's 30 s) after the last provider attempt.
+        deadline: ctx.getRemainingTimeInMillis ? Date.now() + ctx.getRemainingTimeInMillis() - 1500 : undefined,
+      },
+    );
+    count('OtpSent');
+    return { statusCode: 201, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+  });

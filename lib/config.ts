@@ -1,0 +1,113 @@
+/**
+ * The one place that reads the environment (API.md, "Configuration").
+ * Read once per cold start; an invalid value throws a message naming the variable,
+ * so a bad deploy fails at init instead of misbehaving per request.
+ */
+export interface Config {
+  startMessagingBaseUrl: string;
+  startMessagingTimeoutMs: number;
+  apiKeySecretId: string;
+  signingSecretId: string;
+  table: string;
+  allowedCountryCodes: readonly string[];
+  otpLength: number;
+  otpTtlSeconds: number;
+  verifyMaxAttempts: number;
+  verifyMaxFailuresPerPhonePerHour: number;
+  sendCooldownSeconds: number;
+  sendLimitPerPhonePerHour: number;
+  sendLimitPerPhonePerDay: number;
+  sendLimitPerIpPerHour: number;
+  sendBudgetPerDay: number;
+  tokenTtlSeconds: number;
+  corsAllowedOrigins: readonly string[];
+  /** Optional extras for the provider request (not in API.md's table; documented in the README). */
+  appName: string | undefined;
+  templateId: string | undefined;
+  /** How long a fetched secret is trusted before it is fetched again (rotation pick-up). */
+  secretsCacheSeconds: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const str = (env: Env, name: string, fallback: string): string => {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? fallback : v.trim();
+};
+
+const int = (env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const s = raw.trim();
+  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(`${name} must be a whole number ${range}, got "${raw}"`);
+  }
+  return Number(s);
+};
+
+const list = (env: Env, name: string, fallback: string): string[] =>
+  str(env, name, fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+const url = (env: Env, name: string, fallback: string): string => {
+  const v = str(env, name, fallback);
+  let parsed: URL;
+  try {
+    parsed = new URL(v);
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${v}"`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${v}"`);
+  }
+  return v.replace(/\/+$/, '');
+};
+
+export const loadConfig = (env: Env = process.env): Config => {
+  const allowedCountryCodes = list(env, 'ALLOWED_COUNTRY_CODES', '91');
+  for (const cc of allowedCountryCodes) {
+    if (!/^[1-9]\d{0,2}$/.test(cc)) {
+      throw new ConfigError(`ALLOWED_COUNTRY_CODES must be comma-separated calling codes like "91,65", got "${cc}"`);
+    }
+  }
+  if (allowedCountryCodes.length === 0) {
+    throw new ConfigError('ALLOWED_COUNTRY_CODES must name at least one calling code');
+  }
+  const corsAllowedOrigins = list(env, 'CORS_ALLOWED_ORIGINS', '');
+  for (const origin of corsAllowedOrigins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ALLOWED_ORIGINS must be origins like "https://shop.example", got "${origin}"`);
+    }
+  }
+  const templateId = env.STARTMESSAGING_TEMPLATE_ID?.trim() || undefined;
+  const appName = env.STARTMESSAGING_APP_NAME?.trim() || undefined;
+  return {
+    startMessagingBaseUrl: url(env, 'STARTMESSAGING_BASE_URL', 'https://api.startmessaging.com'),
+    startMessagingTimeoutMs: int(env, 'STARTMESSAGING_TIMEOUT_MS', 5000, 100, 20000),
+    apiKeySecretId: str(env, 'API_KEY_SECRET_ID', 'sm/api-key'),
+    signingSecretId: str(env, 'SIGNING_SECRET_ID', 'otp/signing-key'),
+    table: str(env, 'OTP_TABLE', `otp-${str(env, 'STAGE', 'dev')}`),
+    allowedCountryCodes,
+    otpLength: int(env, 'OTP_LENGTH', 6, 4, 8),
+    otpTtlSeconds: int(env, 'OTP_TTL_SECONDS', 300, 1, 600),
+    verifyMaxAttempts: int(env, 'VERIFY_MAX_ATTEMPTS', 3, 1),
+    verifyMaxFailuresPerPhonePerHour: int(env, 'VERIFY_MAX_FAILURES_PER_PHONE_PER_HOUR', 10, 1),
+    sendCooldownSeconds: int(env, 'SEND_COOLDOWN_SECONDS', 60, 0),
+    sendLimitPerPhonePerHour: int(env, 'SEND_LIMIT_PER_PHONE_PER_HOUR', 5, 1),
+    sendLimitPerPhonePerDay: int(env, 'SEND_LIMIT_PER_PHONE_PER_DAY', 10, 1),
+    sendLimitPerIpPerHour: int(env, 'SEND_LIMIT_PER_IP_PER_HOUR', 20, 1),
+    sendBudgetPerDay: int(env, 'SEND_BUDGET_PER_DAY', 10000, 1),
+    tokenTtlSeconds: int(env, 'TOKEN_TTL_SECONDS', 600, 1),
+    corsAllowedOrigins,
+    appName,
+    templateId,
+    secretsCacheSeconds: int(env, 'SECRETS_CACHE_SECONDS', 300, 1),
+  };
+};

@@ -1,0 +1,23 @@
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+
+/**
+ * CloudWatch metrics in EMF (written to the log, no API call). Dimensions never carry a phone
+ * number: only rule names and error kinds, both from closed sets.
+ */
+export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'OtpService', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'otp-service' });
+
+export const count = (name: 'OtpSent' | 'OtpVerified' | 'OtpVerifyFailed'): void => {
+  metrics.addMetric(name, MetricUnit.Count, 1);
+};
+
+const single = (name: string, dimension: string, value: string): void => {
+  const m = metrics.singleMetric();
+  m.addDimension(dimension, value);
+  m.addMetric(name, MetricUnit.Count, 1);
+};
+
+export const countRateLimited = (rule: string): void => single('RateLimited', 'Rule', rule);
+export const countUpstreamError = (kind: string): void => single('UpstreamError', 'Kind', kind);
+export const recordLatency = (name: 'SendLatency' | 'VerifyLatency' | 'ProviderLatency', ms: number): void => {
+  metrics.addMetric(name, MetricUnit.Milliseconds, ms);
+};

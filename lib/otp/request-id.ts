@@ -1,0 +1,41 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import type { Keys } from './keys';
+
+/**
+ * otpRequestId = base64url(nonce ‖ AES-256-GCM(phone) ‖ tag).
+ *
+ * The id carries the number, sealed, so that the store never holds a number (only
+ * HMACs), verify finds the number's record without a lookup table (one DynamoDB
+ * round trip), and the token can name the verified number. The nonce doubles as the
+ * code's id in the store, which is how a newer send supersedes an older id.
+ * A tampered, truncated or foreign id fails to open and is answered like an expired one.
+ */
+const AAD = Buffer.from('otp-request-id/v1');
+const NONCE = 12;
+const TAG = 16;
+
+export interface OpenedId {
+  phone: string;
+  codeId: string;
+}
+
+export const sealRequestId = (keys: Keys, phone: string): { otpRequestId: string; codeId: string } => {
+  const nonce = randomBytes(NONCE);
+  const cipher = createCipheriv('aes-256-gcm', keys.id, nonce).setAAD(AAD);
+  const sealed = Buffer.concat([nonce, cipher.update(phone, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return { otpRequestId: sealed.toString('base64url'), codeId: nonce.toString('base64url') };
+};
+
+export const openRequestId = (keys: Keys, otpRequestId: string): OpenedId | undefined => {
+  const raw = Buffer.from(otpRequestId, 'base64url');
+  if (raw.length <= NONCE + TAG || raw.toString('base64url') !== otpRequestId) return undefined;
+  const nonce = raw.subarray(0, NONCE);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', keys.id, nonce).setAAD(AAD);
+    decipher.setAuthTag(raw.subarray(raw.length - TAG));
+    const phone = Buffer.concat([decipher.update(raw.subarray(NONCE, raw.length - TAG)), decipher.final()]).toString('utf8');
+    return { phone, codeId: nonce.toString('base64url') };
+  } catch {
+    return undefined;
+  }
+};

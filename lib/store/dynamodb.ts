@@ -1,0 +1,237 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ServiceUnavailable } from '../errors';
+import type { AttemptClaim, IdempotencyState, Interval, OtpRecord, Store, WindowCounter } from './types';
+
+/**
+ * The DynamoDB adapter: the only module that knows key shapes and expressions.
+ *
+ * Single table, string hash key `pk`, TTL attribute `ttl` (epoch seconds; cleanup only —
+ * every expiry that matters is compared inside a condition expression, so the design is
+ * exact on dynalite, which has no TTL, and on DynamoDB, whose TTL deletes late).
+ *
+ *   RL#<rule>#<window>#<subject>  { n, ttl }            counting rule, one item per fixed window
+ *   GAP#<rule>#<subject>          { until, ttl }        gap rule (cooldown)
+ *   OTP#<subject>                 { codeId, codeHash, expiresAt, attempts, usedAt?, sentAt, ttl }
+ *   IDEM#<key>                    { fingerprint, owner, status, lockedUntil, response?, ttl }
+ *
+ * Every decision is one conditional write; no transactions (dynalite has none, and none is
+ * needed: each rule owns its item). Any error other than a failed condition becomes
+ * 503 service_unavailable: with the store unreachable the service fails closed.
+ */
+export interface DynamoStoreOptions {
+  table: string;
+  client?: DynamoDBDocumentClient;
+}
+
+let sharedClient: DynamoDBDocumentClient | undefined;
+/** Module scope: one client (and its keep-alive sockets) per container. */
+export const documentClient = (): DynamoDBDocumentClient => {
+  sharedClient ??= DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      // Fail fast into a 503 rather than hold a checkout for the SDK's default backoff.
+      maxAttempts: 2,
+      requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+    }),
+  );
+  return sharedClient;
+};
+
+const isConditionFailure = (error: unknown): error is ConditionalCheckFailedException & { Item?: Record<string, unknown> } =>
+  error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+
+export const createDynamoStore = (options: DynamoStoreOptions): Store => {
+  const TableName = options.table;
+  const client = options.client ?? documentClient();
+
+  /** Runs one command; a failed condition is returned as `false`, anything else is the store being unavailable. */
+  const write = async (command: UpdateCommand | PutCommand | DeleteCommand): Promise<{ ok: true; item?: Record<string, unknown> } | { ok: false; item?: Record<string, unknown> }> => {
+    try {
+      const out = await client.send(command as UpdateCommand);
+      return { ok: true, item: out.Attributes };
+    } catch (error) {
+      if (isConditionFailure(error)) return { ok: false, item: error.Item as Record<string, unknown> | undefined };
+      throw new ServiceUnavailable('store', undefined, error);
+    }
+  };
+  const read = async (pk: string): Promise<Record<string, unknown> | undefined> => {
+    try {
+      const out = await client.send(new GetCommand({ TableName, Key: { pk }, ConsistentRead: true }));
+      return out.Item;
+    } catch (error) {
+      throw new ServiceUnavailable('store', undefined, error);
+    }
+  };
+
+  const windowKey = (c: WindowCounter) => `RL#${c.rule}#${c.window}#${c.subject}`;
+  const gapKey = (i: Interval) => `GAP#${i.rule}#${i.subject}`;
+  const otpKey = (subject: string) => `OTP#${subject}`;
+  const idemKey = (key: string) => `IDEM#${key}`;
+
+  return {
+    async takeWindow(c) {
+      const r = await write(
+        new UpdateCommand({
+          TableName,
+          Key: { pk: windowKey(c) },
+          UpdateExpression: 'ADD n :one SET #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(n) OR n < :limit',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':one': 1, ':limit': c.limit, ':ttl': c.expiresAt },
+        }),
+      );
+      return r.ok;
+    },
+
+    async giveBackWindow(c) {
+      await write(
+        new UpdateCommand({
+          TableName,
+          Key: { pk: windowKey(c) },
+          UpdateExpression: 'ADD n :minus',
+          ConditionExpression: 'n > :zero',
+          ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+        }),
+      );
+    },
+
+    async takeInterval(i) {
+      const r = await write(
+        new UpdateCommand({
+          TableName,
+          Key: { pk: gapKey(i) },
+          UpdateExpression: 'SET #until = :until, #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(#until) OR #until <= :now',
+          ExpressionAttributeNames: { '#until': 'until', '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':until': i.until, ':now': i.now, ':ttl': Math.ceil(i.until / 1000) + 60 },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      if (r.ok) return { ok: true };
+      // DynamoDB returns the blocking item with the failure; dynalite does not, so read it (refusals only).
+      const item = r.item ?? (await read(gapKey(i)));
+      return { ok: false, until: typeof item?.until === 'number' ? item.until : undefined };
+    },
+
+    async giveBackInterval(i) {
+      // Only our own claim is given back: a later claim by someone else stays.
+      await write(
+        new DeleteCommand({
+          TableName,
+          Key: { pk: gapKey(i) },
+          ConditionExpression: '#until = :until',
+          ExpressionAttributeNames: { '#until': 'until' },
+          ExpressionAttributeValues: { ':until': i.until },
+        }),
+      );
+    },
+
+    async putOtp(subject, rec: OtpRecord) {
+      await write(
+        new PutCommand({
+          TableName,
+          Item: {
+            pk: otpKey(subject),
+            codeId: rec.codeId,
+            codeHash: rec.codeHash,
+            expiresAt: rec.expiresAt,
+            sentAt: rec.sentAt,
+            attempts: 0,
+            ttl: Math.ceil(rec.expiresAt / 1000) + 3600,
+          },
+        }),
+      );
+    },
+
+    async claimAttempt(subject, codeId, maxAttempts, now): Promise<AttemptClaim> {
+      const r = await write(
+        new UpdateCommand({
+          TableName,
+          Key: { pk: otpKey(subject) },
+          UpdateExpression: 'ADD attempts :one',
+          ConditionExpression: 'codeId = :codeId AND expiresAt > :now AND attribute_not_exists(usedAt) AND attempts < :max',
+          ExpressionAttributeValues: { ':one': 1, ':codeId': codeId, ':now': now, ':max': maxAttempts },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      if (r.ok) return { ok: true, codeHash: String(r.item?.codeHash), attempts: Number(r.item?.attempts) };
+      const item = r.item ?? (await read(otpKey(subject)));
+      const alive = item !== undefined && item.codeId === codeId && Number(item.expiresAt) > now && item.usedAt === undefined;
+      return { ok: false, reason: alive ? 'exhausted' : 'gone' };
+    },
+
+    async markUsed(subject, codeId, now) {
+      const r = await write(
+        new UpdateCommand({
+          TableName,
+          Key: { pk: otpKey(subject) },
+          UpdateExpression: 'SET usedAt = :now',
+          ConditionExpression: 'codeId = :codeId AND attribute_not_exists(usedAt)',
+          ExpressionAttributeValues: { ':now': now, ':codeId': codeId },
+        }),
+      );
+      return r.ok;
+    },
+
+    async exhaust(subject, codeId, maxAttempts) {
+      await write(
+        new UpdateCommand({
+          TableName,
+          Key: { pk: otpKey(subject) },
+          UpdateExpression: 'SET attempts = :max',
+          ConditionExpression: 'codeId = :codeId',
+          ExpressionAttributeValues: { ':max': maxAttempts, ':codeId': codeId },
+        }),
+      );
+    },
+
+    async beginIdempotent(key, fingerprint, owner, now, lockMs, ttlSeconds): Promise<IdempotencyState> {
+      const r = await write(
+        new PutCommand({
+          TableName,
+          Item: { pk: idemKey(key), fingerprint, owner, status: 'pending', lockedUntil: now + lockMs, ttl: Math.ceil(now / 1000) + ttlSeconds },
+          // A pending record whose owner died (lock expired) may be taken over.
+          ConditionExpression: 'attribute_not_exists(pk) OR (#status = :pending AND lockedUntil < :now)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':pending': 'pending', ':now': now },
+        }),
+      );
+      if (r.ok) return { state: 'acquired' };
+      return (await this.readIdempotent(key)) ?? { state: 'pending', fingerprint };
+    },
+
+    async readIdempotent(key): Promise<IdempotencyState | undefined> {
+      const item = await read(idemKey(key));
+      if (item === undefined) return undefined;
+      const fingerprint = String(item.fingerprint);
+      if (item.status === 'done' && typeof item.response === 'string') return { state: 'done', fingerprint, response: item.response };
+      return { state: 'pending', fingerprint };
+    },
+
+    async completeIdempotent(key, owner, response) {
+      await write(
+        new UpdateCommand({
+          TableName,
+          Key: { pk: idemKey(key) },
+          UpdateExpression: 'SET #status = :done, #response = :response REMOVE lockedUntil',
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#status': 'status', '#response': 'response', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':done': 'done', ':response': response, ':owner': owner },
+        }),
+      );
+    },
+
+    async abandonIdempotent(key, owner) {
+      await write(
+        new DeleteCommand({
+          TableName,
+          Key: { pk: idemKey(key) },
+          ConditionExpression: '#owner = :owner AND #status = :pending',
+          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status' },
+          ExpressionAttributeValues: { ':owner': owner, ':pending': 'pending' },
+        }),
+      );
+    },
+  };
+};

@@ -1,0 +1,63 @@
+/**
+ * The store the domain depends on (port). lib/store/dynamodb.ts is the adapter that
+ * alone knows DynamoDB key shapes and expressions; tests may hand the domain a fake.
+ * Every `subject` here is already a pseudonym (HMAC), never a phone number or an IP.
+ */
+
+/** One fixed window of a counting rule: at most `limit` takes while the window lasts. */
+export interface WindowCounter {
+  rule: string;
+  subject: string;
+  /** floor(now / windowSeconds): a new window is a new item, so no read-modify-write on roll-over. */
+  window: number;
+  limit: number;
+  /** epoch seconds after which the item is garbage (DynamoDB TTL). */
+  expiresAt: number;
+}
+
+/** A gap rule (cooldown): nobody may take it again before `until`. */
+export interface Interval {
+  rule: string;
+  subject: string;
+  now: number;
+  until: number;
+}
+
+export interface OtpRecord {
+  codeId: string;
+  codeHash: string;
+  /** epoch ms */
+  expiresAt: number;
+  sentAt: number;
+}
+
+export type AttemptClaim =
+  | { ok: true; codeHash: string; attempts: number }
+  | { ok: false; reason: 'gone' | 'exhausted' };
+
+export type IdempotencyState =
+  | { state: 'acquired' }
+  | { state: 'done'; fingerprint: string; response: string }
+  | { state: 'pending'; fingerprint: string };
+
+export interface Store {
+  takeWindow(counter: WindowCounter): Promise<boolean>;
+  giveBackWindow(counter: WindowCounter): Promise<void>;
+  /** Returns the blocking `until` (epoch ms) when refused, if the store could tell. */
+  takeInterval(interval: Interval): Promise<{ ok: true } | { ok: false; until: number | undefined }>;
+  giveBackInterval(interval: Interval): Promise<void>;
+
+  /** Replaces the number's current code: the older code no longer verifies. */
+  putOtp(subject: string, record: OtpRecord): Promise<void>;
+  /** Spends one attempt of the current code `codeId`, atomically, if it is alive and has attempts left. */
+  claimAttempt(subject: string, codeId: string, maxAttempts: number, now: number): Promise<AttemptClaim>;
+  /** Single use: true for exactly one caller. */
+  markUsed(subject: string, codeId: string, now: number): Promise<boolean>;
+  /** Kills the code (its attempt budget is spent). */
+  exhaust(subject: string, codeId: string, maxAttempts: number): Promise<void>;
+
+  beginIdempotent(key: string, fingerprint: string, owner: string, now: number, lockMs: number, ttlSeconds: number): Promise<IdempotencyState>;
+  readIdempotent(key: string): Promise<IdempotencyState | undefined>;
+  completeIdempotent(key: string, owner: string, response: string): Promise<void>;
+  abandonIdempotent(key: string, owner: string): Promise<void>;
+}

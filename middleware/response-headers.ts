@@ -1,0 +1,43 @@
+import httpCors from '@middy/http-cors';
+import httpSecurityHeaders from '@middy/http-security-headers';
+import type { MiddlewareObj, Request } from '@middy/core';
+
+/**
+ * Headers on every response, errors and replays included (so it is the first layer: its `after`
+ * and `onError` run last): security headers for a JSON API (@middy/http-security-headers),
+ * `Cache-Control: no-store` (codes and tokens must not be cached by anything in between),
+ * `Content-Type: application/json`, and CORS for the origins in CORS_ALLOWED_ORIGINS
+ * (@middy/http-cors: other origins get no Access-Control-* header at all). API Gateway answers
+ * preflights from the same list (serverless.yml), so they never reach the function.
+ */
+export interface ResponseHeadersOptions {
+  corsAllowedOrigins: readonly string[];
+}
+
+export const CORS_ALLOWED_HEADERS = 'content-type,idempotency-key';
+export const CORS_EXPOSED_HEADERS = 'retry-after';
+
+export const responseHeadersMiddleware = (opts: ResponseHeadersOptions): MiddlewareObj => {
+  for (const key of Object.keys(opts)) if (key !== 'corsAllowedOrigins') throw new TypeError(`responseHeadersMiddleware: unknown option "${key}"`);
+  const cors = httpCors({
+    origins: [...opts.corsAllowedOrigins],
+    headers: CORS_ALLOWED_HEADERS,
+    methods: 'POST,OPTIONS',
+    exposeHeaders: CORS_EXPOSED_HEADERS,
+    maxAge: 600,
+  });
+  // Its defaults (nosniff, HSTS, no-referrer, no framing, …); the HTML-only ones stay off for JSON.
+  const security = httpSecurityHeaders();
+
+  const finish = async (request: Request): Promise<void> => {
+    if (request.response === undefined) return;
+    await cors.after?.(request as never);
+    await security.after?.(request as never);
+    const response = request.response as { headers?: Record<string, string> };
+    response.headers ??= {};
+    response.headers['Content-Type'] = 'application/json';
+    response.headers['Cache-Control'] = 'no-store';
+  };
+
+  return { after: finish, onError: finish };
+};
