@@ -1,0 +1,115 @@
+import fc from 'fast-check';
+import { codeMatches, generateCode, hashCode } from '../../lib/otp/codes';
+import { keysFor, pseudonym } from '../../lib/otp/keys';
+import { checkPhoneNumber } from '../../lib/otp/phone';
+import { openRequestId, sealRequestId } from '../../lib/otp/request-id';
+
+const keys = keysFor('k'.repeat(32));
+const other = keysFor('o'.repeat(32));
+
+describe('codes', () => {
+  it.each([4, 6, 8])('generates %i ASCII digits', (n) => {
+    for (let i = 0; i < 200; i++) expect(generateCode(n)).toMatch(new RegExp(`^\\d{${n}}$`));
+  });
+
+  it('spreads random codes over the digits (no constant or short output)', () => {
+    const seen = new Set(Array.from({ length: 500 }, () => generateCode(6)));
+    expect(seen.size).toBeGreaterThan(490);
+  });
+
+  it('derives the same code from the same seed and a different one from another seed or key', () => {
+    expect(generateCode(6, keys, 'a')).toBe(generateCode(6, keys, 'a'));
+    expect(generateCode(6, keys, 'a')).not.toBe(generateCode(6, keys, 'b'));
+    expect(generateCode(6, keys, 'a')).not.toBe(generateCode(6, other, 'a'));
+    expect(generateCode(8, keys, 'a')).toMatch(/^\d{8}$/);
+  });
+
+  it('stores a keyed hash bound to the code id, compared in constant time', () => {
+    const h = hashCode(keys, 'id1', '123456');
+    expect(h).not.toContain('123456');
+    expect(codeMatches(keys, 'id1', '123456', h)).toBe(true);
+    expect(codeMatches(keys, 'id1', '123457', h)).toBe(false);
+    expect(codeMatches(keys, 'id2', '123456', h)).toBe(false);
+    expect(codeMatches(other, 'id1', '123456', h)).toBe(false);
+    expect(codeMatches(keys, 'id1', '123456', 'short')).toBe(false);
+  });
+
+  it('refuses a signing secret that is too short to be a key', () => {
+    expect(() => keysFor('short')).toThrow(/16/);
+  });
+
+  it('pseudonyms differ per namespace and key and never contain the value', () => {
+    const a = pseudonym(keys, 'phone', '+919876543210');
+    expect(a).not.toContain('9876543210');
+    expect(a).not.toBe(pseudonym(keys, 'rate-limit', '+919876543210'));
+    expect(a).not.toBe(pseudonym(other, 'phone', '+919876543210'));
+  });
+});
+
+describe('otpRequestId', () => {
+  it('seals the number so that only the key opens it', () => {
+    const { otpRequestId, codeId } = sealRequestId(keys, '+919876543210');
+    expect(otpRequestId).toMatch(/^[A-Za-z0-9_-]{1,128}$/);
+    expect(otpRequestId).not.toContain('9876543210');
+    expect(openRequestId(keys, otpRequestId)).toEqual({ phone: '+919876543210', codeId });
+    expect(openRequestId(other, otpRequestId)).toBeUndefined();
+  });
+
+  it('a fresh id for every send of the same number', () => {
+    const ids = new Set(Array.from({ length: 100 }, () => sealRequestId(keys, '+919876543210').otpRequestId));
+    expect(ids.size).toBe(100);
+  });
+
+  it('any change to an id makes it unknown (property)', () => {
+    const { otpRequestId } = sealRequestId(keys, '+919876543210');
+    fc.assert(
+      fc.property(fc.nat({ max: otpRequestId.length - 1 }), fc.constantFrom(...'ABCxyz019_-'), (i, ch) => {
+        const changed = otpRequestId.slice(0, i) + ch + otpRequestId.slice(i + 1);
+        fc.pre(changed !== otpRequestId);
+        expect(openRequestId(keys, changed)).toBeUndefined();
+      }),
+    );
+  });
+
+  it('random well-formed strings never open (property)', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[A-Za-z0-9_-]{1,128}$/), (id) => {
+        expect(openRequestId(keys, id)).toBeUndefined();
+      }),
+    );
+  });
+});
+
+describe('checkPhoneNumber', () => {
+  it.each(['+919876543210', '+916000000000', '+917999999999'])('accepts Indian mobile %s', (n) => {
+    expect(checkPhoneNumber(n, ['91'])).toBe(n);
+  });
+  it.each(['+91987654321', '+9198765432101', '+915876543210', '+910876543210'])('refuses %s as not an Indian mobile', (n) => {
+    expect(() => checkPhoneNumber(n, ['91'])).toThrow(expect.objectContaining({ code: 'invalid_phone_number' }));
+  });
+  it.each(['919876543210', '+0919876543210', '+91 98765 43210', '+91-9876543210', '+', '', '+١٢٣٤٥٦٧٨٩٠', '+91９８７６５４３２１０'])(
+    'refuses %j as not E.164',
+    (n) => {
+      expect(() => checkPhoneNumber(n, ['91'])).toThrow(expect.objectContaining({ code: 'invalid_phone_number' }));
+    },
+  );
+  it('refuses a valid number of another country with 403', () => {
+    expect(() => checkPhoneNumber('+6591234567', ['91'])).toThrow(expect.objectContaining({ code: 'country_not_allowed', statusCode: 403 }));
+    expect(checkPhoneNumber('+6591234567', ['91', '65'])).toBe('+6591234567');
+  });
+  it('never accepts anything but + and ASCII digits (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), (s) => {
+        let ok = false;
+        try {
+          checkPhoneNumber(s, ['91', '1', '65']);
+          ok = true;
+        } catch (e) {
+          expect(['invalid_phone_number', 'country_not_allowed']).toContain((e as { code: string }).code);
+        }
+        if (ok) expect(s).toMatch(/^\+\d{7,15}$/);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
