@@ -11,4 +11,5 @@ module.exports = {
   setupFiles: ['<rootDir>/tests/support/env.ts'],
   testTimeout: 30000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/tests/support/summary-reporter.cjs'],
 };
