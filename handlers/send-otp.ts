@@ -8,7 +8,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'a
 import { loadConfig } from '../lib/config';
 import { logger } from '../lib/log';
 import { count, metrics } from '../lib/metrics';
-import { sendOtp } from '../lib/otp/send';
+import { deliverSend, prepareSend, type PreparedSend } from '../lib/otp/send';
 import { createStartMessagingClient } from '../lib/provider/startmessaging';
 import { sendRules, type RateLimitSubjectInput } from '../lib/ratelimit/rules';
 import { createDynamoStore } from '../lib/store/dynamodb';
@@ -27,6 +27,7 @@ const store = createDynamoStore({ table: config.table });
 const provider = createStartMessagingClient({ baseUrl: config.startMessagingBaseUrl, timeoutMs: config.startMessagingTimeoutMs });
 
 type Event = Omit<APIGatewayProxyEventV2, 'body'> & { body: { phoneNumber: string } };
+type SendContext = WithSecrets & { preparedSend: PreparedSend };
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Error, Context>()
   .use(responseHeadersMiddleware({ corsAllowedOrigins: config.corsAllowedOrigins }))
@@ -45,22 +46,25 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
       store,
       rules: sendRules(config),
       input: (r) => ({ phoneNumber: (r.event as Event).body.phoneNumber, sourceIp: (r.event as Event).requestContext?.http?.sourceIp }),
+      // Storing the new code rides in the same DynamoDB round trip as the limit takes.
+      alongside: async (r) => {
+        const e = r.event as Event;
+        const ctx = r.context as SendContext;
+        ctx.preparedSend = await prepareSend(
+          { config, store },
+          { phoneNumber: e.body.phoneNumber, signingKey: ctx.signingKey, idempotencyKey: e.headers?.['idempotency-key'] },
+        );
+        return ctx.preparedSend.undo;
+      },
     }),
   )
-  .handler(async (event, context) => {
-    const e = event as unknown as Event;
-    const ctx = context as WithSecrets;
-    const body = await sendOtp(
-      { config, store, provider },
-      {
-        phoneNumber: e.body.phoneNumber,
-        apiKey: ctx.apiKey,
-        signingKey: ctx.signingKey,
-        idempotencyKey: e.headers?.['idempotency-key'],
-        // Leave the function time to answer (and API Gateway's 30 s) after the last provider attempt.
-        deadline: ctx.getRemainingTimeInMillis ? Date.now() + ctx.getRemainingTimeInMillis() - 1500 : undefined,
-      },
-    );
+  .handler(async (_event, context) => {
+    const ctx = context as SendContext;
+    const body = await deliverSend({ config, provider }, ctx.preparedSend, {
+      apiKey: ctx.apiKey,
+      // Leave the function time to answer (and API Gateway's 30 s) after the last provider attempt.
+      deadline: ctx.getRemainingTimeInMillis ? Date.now() + ctx.getRemainingTimeInMillis() - 1500 : undefined,
+    });
     count('OtpSent');
     return { statusCode: 201, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
   });

@@ -15,24 +15,35 @@ import type { SecretsContext } from './secrets';
  * in parallel). A refusal is 429 rate_limited with Retry-After (or 503 for a rule whose refusal
  * is 'unavailable', the shared daily budget); the answer never says which rule refused, the log
  * does (by rule name, never the number).
+ * `alongside`: a write the route needs anyway (send: storing the new code), issued in the same
+ * round trip as the takes; the function it resolves to undoes it and runs whenever the takes are
+ * given back. So a send costs one DynamoDB round trip before the provider call, and a refused send
+ * leaves no trace.
  * onError: when the provider certainly sent nothing (lib/errors providerSentNothing), what was
- * taken is given back, so a failed send does not cost the person their cooldown or budget.
+ * taken is given back (and `alongside` undone), so a failed send does not cost the person their
+ * cooldown, budget or pending code.
  */
 export interface RateLimitOptions<I> {
   store: Store;
   rules: readonly RateLimitRule<I>[];
   /** What the rules' `subject` functions read, from the request. */
   input: (request: Request) => I;
+  alongside?: (request: Request) => Promise<Undo>;
   now?: () => number;
 }
+export type Undo = () => Promise<void>;
 
-const OPTION_KEYS = new Set(['store', 'rules', 'input', 'now']);
-const GRANTS = Symbol('rate-limit grants');
-type WithGrants = Request & { [GRANTS]?: Grant[] };
+const OPTION_KEYS = new Set(['store', 'rules', 'input', 'alongside', 'now']);
+const TAKEN = Symbol('rate-limit grants');
+type WithGrants = Request & { [TAKEN]?: { grants: Grant[]; undo: Undo | undefined } };
+const undoQuietly = async (undo: Undo | undefined): Promise<void> => {
+  // Best effort, like a give-back: if it fails the newer code simply stays current.
+  await undo?.().catch((error: unknown) => logger.warn('could not undo the write made alongside the rate limit', { error }));
+};
 
 export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj => {
   for (const key of Object.keys(opts)) if (!OPTION_KEYS.has(key)) throw new TypeError(`rateLimitMiddleware: unknown option "${key}"`);
-  const { store, rules, input } = opts;
+  const { store, rules, input, alongside } = opts;
   const now = opts.now ?? Date.now;
   if (typeof store?.takeWindow !== 'function') throw new TypeError('rateLimitMiddleware: store is required');
   const names = new Set<string>();
@@ -45,11 +56,25 @@ export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj
 
   const rateLimitMiddlewareBefore = async (request: WithGrants): Promise<void> => {
     const keys = keysFor((request.context as unknown as SecretsContext).signingKey);
-    const outcome = await takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now());
+    const [taken, done] = await Promise.allSettled([
+      takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now()),
+      alongside?.(request),
+    ]);
+    const undo = done.status === 'fulfilled' ? done.value : undefined;
+    if (taken.status === 'rejected') {
+      await undoQuietly(undo);
+      throw taken.reason;
+    }
+    const outcome = taken.value;
+    if (done.status === 'rejected') {
+      if (outcome.ok) await giveBack(store, outcome.grants);
+      throw done.reason;
+    }
     if (outcome.ok) {
-      request[GRANTS] = outcome.grants;
+      request[TAKEN] = { grants: outcome.grants, undo };
       return;
     }
+    await undoQuietly(undo);
     const retryAfter = Math.max(...outcome.refusals.map((r) => r.retryAfterSeconds));
     for (const refusal of outcome.refusals) countRateLimited(refusal.rule);
     logger.info('send refused by rate limit', { rules: outcome.refusals.map((r) => r.rule), retryAfterSeconds: Math.ceil(retryAfter) });
@@ -58,11 +83,11 @@ export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj
   };
 
   const rateLimitMiddlewareOnError = async (request: WithGrants): Promise<void> => {
-    const grants = request[GRANTS];
-    if (grants === undefined || !providerSentNothing(request.error)) return;
-    request[GRANTS] = undefined;
-    await giveBack(store, grants);
-    logger.info('rate limits given back after a send the provider refused', { rules: grants.map((g) => g.rule) });
+    const taken = request[TAKEN];
+    if (taken === undefined || !providerSentNothing(request.error)) return;
+    request[TAKEN] = undefined;
+    await Promise.all([giveBack(store, taken.grants), undoQuietly(taken.undo)]);
+    logger.info('rate limits given back after a send the provider refused', { rules: taken.grants.map((g) => g.rule) });
   };
 
   return { before: rateLimitMiddlewareBefore, onError: rateLimitMiddlewareOnError };

@@ -40,13 +40,24 @@ const derivedProviderKey = (keys: Keys, phone: string, clientKey: string): strin
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 };
 
+/** A code stored and ready to deliver; `undo` puts back the code it replaced. */
+export interface PreparedSend {
+  phoneNumber: string;
+  code: string;
+  otpRequestId: string;
+  expiresAt: number;
+  providerIdempotencyKey: string;
+  undo: () => Promise<void>;
+}
+
 /**
- * Send: the limits were taken by the middleware before this runs. Store the new code (only its
- * keyed hash; it supersedes the number's previous code), then ask StartMessaging to deliver it.
- * The code is stored first so that whatever reaches the phone can be verified.
+ * Send, step 1: store the new code (only its keyed hash; it supersedes the number's previous code).
+ * The code is stored before it is sent so that whatever reaches the phone can be verified. The
+ * rate-limit middleware issues this write in the same DynamoDB round trip as its limit takes and
+ * calls `undo` if a limit refuses, so a refused send never kills the code the person already has.
  */
-export const sendOtp = async (deps: SendDeps, req: SendRequest): Promise<SendResponse> => {
-  const { config, store, provider } = deps;
+export const prepareSend = async (deps: Pick<SendDeps, 'config' | 'store' | 'now'>, req: Omit<SendRequest, 'apiKey' | 'deadline'>): Promise<PreparedSend> => {
+  const { config, store } = deps;
   const now = (deps.now ?? Date.now)();
   const keys = keysFor(req.signingKey);
   const phone = req.phoneNumber;
@@ -55,19 +66,35 @@ export const sendOtp = async (deps: SendDeps, req: SendRequest): Promise<SendRes
   const code = generateCode(config.otpLength, keys, seed);
   const { otpRequestId, codeId } = sealRequestId(keys, phone);
   const expiresAt = now + config.otpTtlSeconds * 1000;
+  const subject = phoneSubject(keys, phone);
 
-  await store.putOtp(phoneSubject(keys, phone), { codeId, codeHash: hashCode(keys, codeId, code), expiresAt, sentAt: now });
+  const replaced = await store.putOtp(subject, { codeId, codeHash: hashCode(keys, codeId, code), expiresAt, sentAt: now });
+  return {
+    phoneNumber: phone,
+    code,
+    otpRequestId,
+    expiresAt,
+    providerIdempotencyKey: req.idempotencyKey === undefined ? randomUUID() : derivedProviderKey(keys, phone, req.idempotencyKey),
+    undo: () => store.restoreOtp(subject, codeId, replaced),
+  };
+};
 
+/** Send, step 2 (the limits are taken and the code stored): ask StartMessaging to deliver it. */
+export const deliverSend = async (
+  deps: Pick<SendDeps, 'config' | 'provider'>,
+  prepared: PreparedSend,
+  req: Pick<SendRequest, 'apiKey' | 'deadline'>,
+): Promise<SendResponse> => {
+  const { config, provider } = deps;
   const result = await provider.sendOtp({
     apiKey: req.apiKey,
-    phoneNumber: phone,
-    otp: code,
-    idempotencyKey: req.idempotencyKey === undefined ? randomUUID() : derivedProviderKey(keys, phone, req.idempotencyKey),
+    phoneNumber: prepared.phoneNumber,
+    otp: prepared.code,
+    idempotencyKey: prepared.providerIdempotencyKey,
     ...(config.appName ? { appName: config.appName } : {}),
     ...(config.templateId ? { templateId: config.templateId } : {}),
     ...(req.deadline ? { deadline: req.deadline } : {}),
   });
-  logger.info('code sent', { phone: maskPhone(phone), providerOtpId: result.providerOtpId, providerTraceId: result.traceId, attempts: result.attempts });
-
-  return { otpRequestId, expiresAt: new Date(expiresAt).toISOString(), resendAfterSeconds: config.sendCooldownSeconds };
+  logger.info('code sent', { phone: maskPhone(prepared.phoneNumber), providerOtpId: result.providerOtpId, providerTraceId: result.traceId, attempts: result.attempts });
+  return { otpRequestId: prepared.otpRequestId, expiresAt: new Date(prepared.expiresAt).toISOString(), resendAfterSeconds: config.sendCooldownSeconds };
 };

@@ -127,7 +127,7 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
     },
 
     async putOtp(subject, rec: OtpRecord) {
-      await write(
+      const r = await write(
         new PutCommand({
           TableName,
           Item: {
@@ -139,7 +139,19 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
             attempts: 0,
             ttl: Math.ceil(rec.expiresAt / 1000) + 3600,
           },
+          ReturnValues: 'ALL_OLD',
         }),
+      );
+      return r.item;
+    },
+
+    async restoreOtp(subject, codeId, replaced) {
+      const condition = { ConditionExpression: 'codeId = :codeId', ExpressionAttributeValues: { ':codeId': codeId } };
+      // A failed condition means a newer send replaced ours meanwhile: then there is nothing to restore.
+      await write(
+        replaced === undefined
+          ? new DeleteCommand({ TableName, Key: { pk: otpKey(subject) }, ...condition })
+          : new PutCommand({ TableName, Item: { ...replaced, pk: otpKey(subject) }, ...condition }),
       );
     },
 

@@ -31,6 +31,9 @@ export interface OtpRecord {
   sentAt: number;
 }
 
+/** Opaque to the domain: whatever record a new code replaced (undefined if none). */
+export type ReplacedOtp = Record<string, unknown> | undefined;
+
 export type AttemptClaim =
   | { ok: true; codeHash: string; attempts: number }
   | { ok: false; reason: 'gone' | 'exhausted' };
@@ -47,8 +50,13 @@ export interface Store {
   takeInterval(interval: Interval): Promise<{ ok: true } | { ok: false; until: number | undefined }>;
   giveBackInterval(interval: Interval): Promise<void>;
 
-  /** Replaces the number's current code: the older code no longer verifies. */
-  putOtp(subject: string, record: OtpRecord): Promise<void>;
+  /**
+   * Replaces the number's current code (the older code no longer verifies) and returns what it
+   * replaced, so that `restoreOtp` can undo a send that was refused after all.
+   */
+  putOtp(subject: string, record: OtpRecord): Promise<ReplacedOtp>;
+  /** Puts back what `putOtp` replaced, only if `codeId` is still the current code. */
+  restoreOtp(subject: string, codeId: string, replaced: ReplacedOtp): Promise<void>;
   /** Spends one attempt of the current code `codeId`, atomically, if it is alive and has attempts left. */
   claimAttempt(subject: string, codeId: string, maxAttempts: number, now: number): Promise<AttemptClaim>;
   /** Single use: true for exactly one caller. */

@@ -95,3 +95,27 @@ describe('expiry', () => {
     expect(late.body.error).toBe('otp_expired');
   });
 });
+
+describe('a refused send leaves no trace', () => {
+  it('a send refused by the cooldown does not supersede the code the person already has', async () => {
+    stack.coldStart({ SEND_COOLDOWN_SECONDS: '60' });
+    const { otpRequestId, code } = await stack.sendAndRead(PHONE);
+    const refused = await stack.send({ phoneNumber: PHONE });
+    expect(refused.status).toBe(429);
+    expect(stack.sandbox.calls.filter((c) => c.delivered)).toHaveLength(1);
+    expect((await stack.verify({ otpRequestId, otp: code })).status).toBe(200);
+  });
+
+  it('a send the provider refused (400) restores the previous code and gives the limits back', async () => {
+    stack.coldStart({ SEND_COOLDOWN_SECONDS: '60' });
+    const first = await stack.sendAndRead(PHONE);
+    stack.coldStart({ SEND_COOLDOWN_SECONDS: '0', SEND_LIMIT_PER_PHONE_PER_HOUR: '2' });
+    stack.sandbox.failNext({ status: 400, body: '{"message":"bad"}' });
+    const failed = await stack.send({ phoneNumber: PHONE });
+    expect(failed.status).toBe(502);
+    expect((await stack.verify({ otpRequestId: first.otpRequestId, otp: first.code })).status).toBe(200);
+    // The hour cap of 2 counted only the first send: one more fits, then no more.
+    expect((await stack.send({ phoneNumber: PHONE })).status).toBe(201);
+    expect((await stack.send({ phoneNumber: PHONE })).status).toBe(429);
+  });
+});
