@@ -25,10 +25,12 @@ type Event = Omit<APIGatewayProxyEventV2, 'body'> & { body: { otpRequestId: stri
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Error, Context>()
   .use(responseHeadersMiddleware({ corsAllowedOrigins: config.corsAllowedOrigins }))
-  .use(httpErrorHandler({ logger: false }))
-  .use(errorsMiddleware())
+  // Outer layers: their onError runs after the error is mapped, so the log context and the
+  // metrics flush see the final answer.
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
+  .use(httpErrorHandler({ logger: false }))
+  .use(errorsMiddleware())
   .use(httpHeaderNormalizer())
   .use(jsonBodyMiddleware({ maxBytes: 4096 }))
   .use(validator({ eventSchema: validateVerifyOtp }))

@@ -21,3 +21,8 @@ export const countUpstreamError = (kind: string): void => single('UpstreamError'
 export const recordLatency = (name: 'SendLatency' | 'VerifyLatency' | 'ProviderLatency', ms: number): void => {
   metrics.addMetric(name, MetricUnit.Milliseconds, ms);
 };
+
+/** Every answered error counts once (client or server side), so each invocation publishes a metric. */
+export const countErrorResponse = (status: number): void => {
+  metrics.addMetric(status >= 500 ? 'ServerError' : 'ClientError', MetricUnit.Count, 1);
+};

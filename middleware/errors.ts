@@ -1,7 +1,7 @@
 import type { MiddlewareObj, Request } from '@middy/core';
 import { InternalError, InvalidRequest, OtpError, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType, UpstreamError, type ValidationDetail } from '../lib/errors';
 import { logger } from '../lib/log';
-import { countUpstreamError } from '../lib/metrics';
+import { countErrorResponse, countUpstreamError } from '../lib/metrics';
 import { IdempotentReplay } from './idempotency';
 
 /**
@@ -48,6 +48,7 @@ export const errorsMiddleware = (): MiddlewareObj => {
       return;
     }
     const mapped = toOtpError(thrown);
+    countErrorResponse(mapped.statusCode);
     if (mapped instanceof UpstreamError) countUpstreamError(mapped.kind);
     if (mapped instanceof ServiceUnavailable) countUpstreamError(mapped.reason === 'wallet' ? 'wallet' : mapped.reason);
     const fields = {
