@@ -1,3 +1,4 @@
+import type { webcrypto } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 
 /**
@@ -18,7 +19,7 @@ export interface OtpTokenClaims {
 const keyBytes = (key: string | Uint8Array): Uint8Array => (typeof key === 'string' ? new TextEncoder().encode(key) : key);
 
 export const signOtpToken = async (
-  key: string | Uint8Array,
+  key: string | Uint8Array | webcrypto.CryptoKey | Promise<webcrypto.CryptoKey>,
   claims: { phone: string; otpRequestId: string; nowSeconds: number; ttlSeconds: number },
 ): Promise<{ token: string; expiresAt: number }> => {
   const exp = claims.nowSeconds + claims.ttlSeconds;
@@ -29,7 +30,7 @@ export const signOtpToken = async (
     .setIssuedAt(claims.nowSeconds)
     .setExpirationTime(exp)
     .setIssuer(TOKEN_ISSUER)
-    .sign(keyBytes(key));
+    .sign(typeof key === 'string' || key instanceof Uint8Array ? keyBytes(key) : ((await key) as Parameters<SignJWT['sign']>[0]));
   return { token, expiresAt: exp };
 };
 
