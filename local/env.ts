@@ -2,8 +2,10 @@
  * Small helpers shared by the local tooling (start.ts, invoke.ts) and its tests.
  */
 import { createServer, type Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { connect, type AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** Every local piece listens on the loopback interface only. */
 export const LOCALHOST = '127.0.0.1';
@@ -81,3 +83,16 @@ export const waitForPort = async (
 /** `+919876543210` → `+91******3210`, the way the service masks numbers in logs. */
 export const maskPhone = (phone: string): string =>
   phone.length <= 7 ? '***' : `${phone.slice(0, 3)}${'*'.repeat(phone.length - 7)}${phone.slice(-4)}`;
+
+/**
+ * A private serverless-esbuild work folder for one local run (under the git-ignored .esbuild/), so that
+ * `npm start`, `invoke local` and tests running side by side do not overwrite or delete each other's bundle.
+ * Takes effect once serverless.yml reads it: `custom.esbuild.outputWorkFolder: ${env:ESBUILD_WORK_FOLDER, '.esbuild'}`.
+ */
+export const privateBuildFolder = (): { env: { ESBUILD_WORK_FOLDER: string }; remove(): void } => {
+  const folder = join('.esbuild', `local-${process.pid}-${randomBytes(3).toString('hex')}`);
+  return {
+    env: { ESBUILD_WORK_FOLDER: folder },
+    remove: () => rmSync(join(REPO_ROOT, folder), { recursive: true, force: true }),
+  };
+};

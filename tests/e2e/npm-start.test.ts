@@ -1,0 +1,266 @@
+/**
+ * `npm start` end to end: the real command, the real handlers behind serverless offline, real HTTP from
+ * outside, the code read from what the sandbox prints; then the stop, and a check that nothing it started
+ * (ports, serverless offline, esbuild) outlives it. Also `tsx local/invoke.ts flow`.
+ *
+ * Slow by nature (each start bundles the handlers): generous timeouts, one start per describe.
+ */
+import { existsSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { freePort, isListening } from '../../local/env';
+import { verifyOtpToken } from '../../lib/otp/token';
+import {
+  groupMembers,
+  killGroups,
+  localToolEnv,
+  REPO_ROOT,
+  spawnInGroup,
+  TSX_CLI,
+  waitGroupGone,
+  type Spawned,
+} from '../support/local-process';
+
+const READY = /OTP service ready at (http:\/\/127\.0\.0\.1:(\d+))/;
+const START_TIMEOUT = 150_000;
+const PHONE = '+919876543210';
+const smsLine = (phone: string) => new RegExp(`\\[sandbox-sms\\] \\${phone.slice(0, 3)}\\*+${phone.slice(-4)} code (\\d{4,8})`);
+
+interface Started {
+  app: Spawned;
+  url: string;
+  /** Every port the ready block names: the public one, the pieces, serverless offline's two. */
+  ports: number[];
+  offlinePid: number;
+  secretsEndpoint: string;
+}
+
+const startedFrom = async (app: Spawned): Promise<Started> => {
+  const [, url] = await app.waitFor(READY, START_TIMEOUT);
+  const block = (await app.waitFor(/OTP service ready[\s\S]*Ctrl-C stops everything\./, 5_000))[0];
+  const ports = [...new Set([...block.matchAll(/127\.0\.0\.1:(\d+)/g), ...block.matchAll(/lambda port (\d+)/g)].map((m) => Number(m[1])))];
+  const offlinePid = Number(/serverless offline, pid (\d+)/.exec(block)?.[1]);
+  const secretsEndpoint = /Secrets Manager\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(block)?.[1];
+  if (!url || !offlinePid || !secretsEndpoint) throw new Error(`unexpected ready block:\n${block}`);
+  return { app, url, ports, offlinePid, secretsEndpoint };
+};
+
+const post = (url: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  fetch(url, { method: 'POST', headers, body });
+
+/** GET with the path sent exactly as written (fetch would normalise `..` away). */
+const rawGet = (base: string, path: string): Promise<{ status: number; contentType: string | undefined; body: string }> =>
+  new Promise((res, rej) => {
+    const { hostname, port } = new URL(base);
+    const req = request({ host: hostname, port, path, method: 'GET' }, (r) => {
+      let body = '';
+      r.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      r.on('end', () => res({ status: r.statusCode ?? 0, contentType: r.headers['content-type'], body }));
+    });
+    req.on('error', rej);
+    req.end();
+  });
+
+const getSecret = async (endpoint: string, id: string): Promise<string> => {
+  const res = await fetch(endpoint, {
+    method: 'POST',
+    headers: { 'x-amz-target': 'secretsmanager.GetSecretValue', 'content-type': 'application/x-amz-json-1.1' },
+    body: JSON.stringify({ SecretId: id }),
+  });
+  return ((await res.json()) as { SecretString: string }).SecretString;
+};
+
+const expectAllGone = async (s: Started) => {
+  expect(await waitGroupGone(s.app.pid, 15_000)).toBe(true);
+  expect(await waitGroupGone(s.offlinePid, 15_000)).toBe(true); // serverless offline leads its own group
+  expect(() => process.kill(s.offlinePid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+  for (const port of s.ports) expect({ port, listening: await isListening(port) }).toEqual({ port, listening: false });
+};
+
+describe('npm start (local/start.ts through tsx, as the npm script runs it)', () => {
+  let s: Started;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    s = await startedFrom(spawnInGroup(process.execPath, [TSX_CLI, 'local/start.ts'], localToolEnv({ PORT: String(port) })));
+    expect(s.url).toBe(`http://127.0.0.1:${port}`);
+  }, START_TIMEOUT + 10_000);
+
+  afterAll(() => killGroups(s?.app.pid, s?.offlinePid));
+
+  it('names every local piece, all on 127.0.0.1, and never prints the signing key', async () => {
+    const out = s.app.output();
+    expect(out).toMatch(/DynamoDB\s+http:\/\/127\.0\.0\.1:\d+ \(dynalite/);
+    expect(out).toMatch(/Secrets Manager\s+http:\/\/127\.0\.0\.1:\d+ \(stand-in/);
+    expect(out).toMatch(/StartMessaging\s+http:\/\/127\.0\.0\.1:\d+ \(sandbox, API key sm_test_local/);
+    expect(out).toMatch(/export AWS_ENDPOINT_URL_DYNAMODB=http:\/\/127\.0\.0\.1:\d+/);
+    const signingKey = await getSecret(s.secretsEndpoint, 'otp/signing-key');
+    expect(signingKey).toMatch(/^[\w-]{43}$/);
+    expect(out).not.toContain(signingKey);
+  });
+
+  it('sends, prints the code the way a person reads it, and verifies it into a signed token', async () => {
+    const since = s.app.output().length;
+    const sent = await post(`${s.url}/auth/send-otp`, JSON.stringify({ phoneNumber: PHONE }));
+    const sentBody = (await sent.json()) as { otpRequestId: string; expiresAt: string };
+    expect({ status: sent.status, body: sentBody }).toMatchObject({ status: 201 });
+    expect(sent.headers.get('content-type')).toMatch(/^application\/json/);
+    const { otpRequestId, expiresAt } = sentBody;
+    expect(typeof otpRequestId).toBe('string');
+    expect(Date.parse(expiresAt)).toBeGreaterThan(Date.now());
+
+    const [, code] = await s.app.waitFor(smsLine(PHONE), 10_000, since);
+    const verified = await post(`${s.url}/auth/verify-otp`, JSON.stringify({ otpRequestId, otp: code }));
+    const body = (await verified.json()) as { verified: boolean; token: string; tokenExpiresAt: string };
+    expect({ status: verified.status, body }).toMatchObject({ status: 200 });
+    expect(body.verified).toBe(true);
+
+    const payload = JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    expect(payload).toMatchObject({ sub: PHONE, jti: otpRequestId, iss: expect.any(String) });
+    // The checkout side: the same key (here, straight from the secrets stand-in) verifies it offline.
+    const claims = await verifyOtpToken(body.token, await getSecret(s.secretsEndpoint, 'otp/signing-key'));
+    expect(claims.sub).toBe(PHONE);
+
+    // A used code does not verify twice.
+    const again = await post(`${s.url}/auth/verify-otp`, JSON.stringify({ otpRequestId, otp: code }));
+    expect(again.status).toBe(410);
+  });
+
+  it('answers a malformed JSON body with 400 invalid_request', async () => {
+    const res = await post(`${s.url}/auth/verify-otp`, '{"otpRequestId": "abc", "otp": ');
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.json()).toMatchObject({ error: 'invalid_request' });
+  });
+
+  it('proxies headers and bodies unchanged', async () => {
+    // A header only the handler reads: the same Idempotency-Key replays the first answer, and sends one SMS.
+    const phone = '+919876543219';
+    const since = s.app.output().length;
+    const headers = { 'content-type': 'application/json', 'idempotency-key': 'npm-start-e2e-0001' };
+    const first = await post(`${s.url}/auth/send-otp`, JSON.stringify({ phoneNumber: phone }), headers);
+    const second = await post(`${s.url}/auth/send-otp`, JSON.stringify({ phoneNumber: phone }), headers);
+    expect([first.status, second.status]).toEqual([201, 201]);
+    expect(((await second.json()) as { otpRequestId: string }).otpRequestId).toBe(((await first.json()) as { otpRequestId: string }).otpRequestId);
+    await s.app.waitFor(smsLine(phone), 10_000, since);
+    expect(s.app.output().slice(since).match(new RegExp(smsLine(phone), 'g'))).toHaveLength(1);
+
+    // The content type reaches the handler as sent.
+    const text = await post(`${s.url}/auth/send-otp`, 'phoneNumber=+919876543210', { 'content-type': 'text/plain' });
+    expect(text.status).toBe(415);
+
+    // A body over 4 KiB arrives whole and is refused by the service (not by the proxy).
+    const big = await post(`${s.url}/auth/send-otp`, JSON.stringify({ phoneNumber: PHONE, pad: 'x'.repeat(5000) }));
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ error: 'payload_too_large' });
+  });
+
+  it('serves the page, the OpenAPI document, and a JSON 404 for anything else (no path traversal)', async () => {
+    const page = await fetch(`${s.url}/`);
+    if (existsSync(join(REPO_ROOT, 'public', 'index.html'))) {
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    } else {
+      expect(page.status).toBe(404);
+    }
+
+    const openapi = await fetch(`${s.url}/openapi.json`);
+    expect(openapi.status).toBe(200);
+    expect(await openapi.json()).toMatchObject({ openapi: expect.stringMatching(/^3\./), paths: expect.any(Object) });
+
+    for (const path of ['/../package.json', '/%2e%2e/package.json', '/..%2fpackage.json', '/nothing-here.txt', '/public/../serverless.yml']) {
+      const res = await rawGet(s.url, path);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      expect(res.contentType).toMatch(/^application\/json/);
+      expect(JSON.parse(res.body)).toMatchObject({ error: 'not_found' });
+    }
+  });
+
+  it('stops everything on SIGTERM: it exits, no port is still listening, no process is left', async () => {
+    expect(groupMembers(s.offlinePid).length).toBeGreaterThan(0);
+    process.kill(-s.app.pid, 'SIGTERM'); // what a terminal does on Ctrl-C, with SIGTERM
+    const { code, signal } = await s.app.exited;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    await expectAllGone(s);
+  });
+});
+
+describe('npm start, stopped by a SIGTERM to npm alone (as docker stop or a process manager does)', () => {
+  // npm runs the script through `sh -c`, which does not pass the signal on: start.ts notices it is orphaned.
+  const npmCli = process.env.npm_execpath?.endsWith('npm-cli.js') ? process.env.npm_execpath : undefined;
+  let s: Started | undefined;
+
+  afterAll(() => killGroups(s?.app.pid, s?.offlinePid));
+
+  it('stops everything within seconds', async () => {
+    const port = await freePort();
+    const env = localToolEnv({ PORT: String(port) });
+    const app = npmCli ? spawnInGroup(process.execPath, [npmCli, 'start'], env) : spawnInGroup('npm', ['start'], env);
+    s = await startedFrom(app);
+    const ok = await fetch(`${s.url}/openapi.json`);
+    expect(ok.status).toBe(200);
+
+    process.kill(app.pid, 'SIGTERM'); // npm only, not its group
+    await app.exited;
+    await expectAllGone(s);
+    expect(app.output()).toContain('The process that started this one is gone; stopping.');
+  }, START_TIMEOUT + 40_000);
+});
+
+describe('npm start when something is wrong', () => {
+  let s: Started | undefined;
+  afterAll(() => killGroups(s?.app.pid, s?.offlinePid));
+
+  const startTs = (env: Record<string, string>) => spawnInGroup(process.execPath, [TSX_CLI, 'local/start.ts'], localToolEnv(env));
+
+  it('refuses an invalid setting, naming the variable, before starting anything', async () => {
+    const app = startTs({ PORT: String(await freePort()), OTP_TTL_SECONDS: '601' });
+    expect((await app.exited).code).toBe(1);
+    expect(app.output()).toContain('OTP_TTL_SECONDS');
+    expect(app.output()).not.toContain('OTP service ready');
+  }, 60_000);
+
+  it('refuses a PORT that is taken', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const { port } = taken.address() as import('node:net').AddressInfo;
+    try {
+      const app = startTs({ PORT: String(port) });
+      expect((await app.exited).code).toBe(1);
+      expect(app.output()).toContain(`PORT ${port} is already in use`);
+    } finally {
+      taken.close();
+    }
+  }, 60_000);
+
+  it('stops everything else and exits 1 when serverless offline dies', async () => {
+    s = await startedFrom(startTs({ PORT: String(await freePort()) }));
+    process.kill(-s.offlinePid, 'SIGKILL');
+    const { code } = await s.app.exited;
+    expect(code).toBe(1);
+    expect(s.app.output()).toContain('serverless offline exited (SIGKILL); stopping.');
+    await expectAllGone(s);
+  }, START_TIMEOUT + 30_000);
+});
+
+describe('tsx local/invoke.ts flow', () => {
+  let app: Spawned | undefined;
+  afterAll(() => killGroups(app?.pid));
+
+  it('sends through invoke local, reads the code from the sandbox, verifies, and stops what it started', async () => {
+    app = spawnInGroup(process.execPath, [TSX_CLI, 'local/invoke.ts', 'flow'], localToolEnv());
+    const { code } = await app.exited;
+    const out = app.output();
+    expect({ code, output: code === 0 ? '' : out }).toEqual({ code: 0, output: '' }); // the output, when it failed
+    expect(out).toMatch(/sendOtp\s+→ 201 \{"otpRequestId":"[\w-]+"/);
+    expect(out).toMatch(/verifyOtp → 200 \{"verified":true,"token":"[\w-]+\.[\w-]+\.[\w-]+"/);
+    expect(await waitGroupGone(app.pid, 10_000)).toBe(true);
+  }, 240_000);
+
+  it('refuses an unknown command with its usage', async () => {
+    const bad = spawnInGroup(process.execPath, [TSX_CLI, 'local/invoke.ts', 'nope'], localToolEnv());
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.output()).toContain('usage: tsx local/invoke.ts <sendOtp|verifyOtp|flow>');
+  }, 60_000);
+});
