@@ -1,0 +1,144 @@
+/**
+ * Serves public/ and a scripted stand-in of the API to a Playwright page, entirely through request
+ * interception: no server, no network. For checking the checkout page's behaviour and looks without
+ * the real handlers.
+ */
+import { readFileSync } from 'node:fs';
+import { extname, join, normalize } from 'node:path';
+import type { Page, Route } from 'playwright-core';
+import { REPO_ROOT } from './browser-local-stack';
+
+/** A loopback origin (a secure context, so crypto.randomUUID exists); nothing listens: every request is intercepted. */
+export const MOCK_ORIGIN = 'http://127.0.0.1:9';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+export type MockReply = { status: number; body?: unknown; rawBody?: string; headers?: Record<string, string> } | 'network-failure';
+
+export interface ApiCall {
+  url: string;
+  route: 'send-otp' | 'verify-otp';
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface MockApi {
+  calls: ApiCall[];
+  /** Replies for the next calls of a route, in order; when none is queued the default success is used. */
+  queue(route: ApiCall['route'], ...replies: MockReply[]): void;
+  /** Number of calls of a route so far. */
+  count(route: ApiCall['route']): number;
+}
+
+const future = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+
+export const defaultReply = (route: ApiCall['route'], n: number): MockReply =>
+  route === 'send-otp'
+    ? { status: 201, body: { otpRequestId: `req_${n}_abcdef`, expiresAt: future(300), resendAfterSeconds: 60 } }
+    : { status: 200, body: { verified: true, token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIrOTE5ODc2NTQzMjEwIn0.c2ln', tokenExpiresAt: future(600) } };
+
+export interface ServeOptions {
+  /** Content-Security-Policy response header for the page (on top of the page's own meta CSP). */
+  csp?: string;
+  /** Rewrite index.html before serving (e.g. add data-api-base). */
+  html?: (html: string) => string;
+  /** Where the API lives (default: MOCK_ORIGIN, i.e. same origin). */
+  apiOrigin?: string;
+}
+
+export const mockCheckout = async (page: Page, opts: ServeOptions = {}): Promise<MockApi> => {
+  const calls: ApiCall[] = [];
+  const queues: Record<ApiCall['route'], MockReply[]> = { 'send-otp': [], 'verify-otp': [] };
+  const apiOrigin = opts.apiOrigin ?? MOCK_ORIGIN;
+  const corsHeaders: Record<string, string> =
+    apiOrigin === MOCK_ORIGIN
+      ? {}
+      : {
+          'Access-Control-Allow-Origin': MOCK_ORIGIN,
+          'Access-Control-Allow-Headers': 'content-type, idempotency-key',
+          'Access-Control-Allow-Methods': 'POST, OPTIONS',
+          'Access-Control-Expose-Headers': 'Retry-After',
+        };
+
+  const serveStatic = async (route: Route, pathname: string) => {
+    const rel = pathname === '/' ? 'index.html' : pathname.replace(/^\/+/, '');
+    const file = normalize(join(REPO_ROOT, 'public', rel));
+    if (!file.startsWith(join(REPO_ROOT, 'public'))) return route.fulfill({ status: 404, body: 'not found' });
+    let body: Buffer;
+    try {
+      body = readFileSync(file);
+    } catch {
+      return route.fulfill({ status: 404, contentType: 'text/plain', body: 'not found' });
+    }
+    const headers: Record<string, string> = { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-store' };
+    if (rel === 'index.html') {
+      if (opts.csp) headers['Content-Security-Policy'] = opts.csp;
+      if (opts.html) body = Buffer.from(opts.html(body.toString('utf8')));
+    }
+    return route.fulfill({ status: 200, headers, body });
+  };
+
+  const serveApi = async (route: Route, which: ApiCall['route']) => {
+    const request = route.request();
+    if (request.method() === 'OPTIONS') return route.fulfill({ status: 204, headers: corsHeaders });
+    let body: unknown = null;
+    try {
+      body = request.postDataJSON();
+    } catch {
+      body = request.postData();
+    }
+    calls.push({ url: request.url(), route: which, headers: await request.allHeaders(), body });
+    const n = calls.filter((c) => c.route === which).length;
+    const reply = queues[which].shift() ?? defaultReply(which, n);
+    if (reply === 'network-failure') return route.abort('connectionrefused');
+    return route.fulfill({
+      status: reply.status,
+      headers: { 'Content-Type': 'application/json', ...corsHeaders, ...(reply.headers ?? {}) },
+      body: reply.rawBody ?? JSON.stringify(reply.body ?? {}),
+    });
+  };
+
+  const handler = async (route: Route) => {
+    const url = new URL(route.request().url());
+    const m = /\/auth\/(send-otp|verify-otp)$/.exec(url.pathname);
+    if (m && url.origin === new URL(apiOrigin).origin) return serveApi(route, m[1] as ApiCall['route']);
+    if (url.origin === MOCK_ORIGIN && route.request().method() === 'GET') return serveStatic(route, url.pathname);
+    return route.fulfill({ status: 404, contentType: 'text/plain', body: 'not found' });
+  };
+
+  await page.route(`${MOCK_ORIGIN}/**`, handler);
+  if (apiOrigin !== MOCK_ORIGIN) await page.route(`${new URL(apiOrigin).origin}/**`, handler);
+  // Anything else would be an external resource: refuse it loudly.
+  await page.route(
+    (url) => url.origin !== MOCK_ORIGIN && url.origin !== new URL(apiOrigin).origin && url.protocol.startsWith('http'),
+    (route) => route.abort('blockedbyclient'),
+  );
+
+  return {
+    calls,
+    queue: (route, ...replies) => queues[route].push(...replies),
+    count: (route) => calls.filter((c) => c.route === route).length,
+  };
+};
+
+/** Collects what a strict page must never produce: uncaught errors and CSP violations. */
+export const watchPageProblems = async (page: Page): Promise<() => string[]> => {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (/Content[- ]Security[- ]Policy|Refused to (load|execute|apply|connect)/i.test(text)) problems.push(`csp: ${text}`);
+  });
+  // A string, not a function: the tests are type-checked without the DOM lib.
+  await page.addInitScript(
+    "document.addEventListener('securitypolicyviolation', function (e) {" +
+      " console.error('Content-Security-Policy violation: ' + e.violatedDirective + ' ' + e.blockedURI); });",
+  );
+  return () => [...problems];
+};
