@@ -17,6 +17,36 @@ export interface JsonBodyOptions {
 const JSON_MEDIA_TYPE = /^application\/json\s*(;.*)?$/i;
 const defaults: Required<JsonBodyOptions> = { maxBytes: 4096 };
 
+/**
+ * Whether an object in `text` (valid JSON: it parsed) names a property twice. JSON.parse silently
+ * keeps the last one, so `{"phoneNumber":"+1…","phoneNumber":"+91…"}` would be read differently
+ * here and by anything in front that keeps the first: refused instead (400 invalid_request).
+ */
+const hasDuplicateKeys = (text: string): boolean => {
+  const open: (Set<string> | null)[] = []; // innermost last; null for an array
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (c === '{') open.push(new Set());
+    else if (c === '[') open.push(null);
+    else if (c === '}' || c === ']') open.pop();
+    else if (c === '"') {
+      let end = i + 1;
+      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      const object = open.at(-1);
+      let next = end + 1;
+      while (text[next] === ' ' || text[next] === '\t' || text[next] === '\n' || text[next] === '\r') next += 1;
+      // In valid JSON a string followed by ':' is a property name of the innermost object.
+      if (object && text[next] === ':') {
+        const name = JSON.parse(text.slice(i, end + 1)) as string;
+        if (object.has(name)) return true;
+        object.add(name);
+      }
+      i = end;
+    }
+  }
+  return false;
+};
+
 export const jsonBodyMiddleware = (opts: JsonBodyOptions = {}): MiddlewareObj<APIGatewayProxyEventV2> => {
   for (const key of Object.keys(opts)) if (!(key in defaults)) throw new TypeError(`jsonBodyMiddleware: unknown option "${key}"`);
   const { maxBytes } = { ...defaults, ...opts };
@@ -30,9 +60,10 @@ export const jsonBodyMiddleware = (opts: JsonBodyOptions = {}): MiddlewareObj<AP
 
     const body = event.body;
     if (body === undefined || body === null || body === '') throw new InvalidRequest('The request body must be a JSON object.');
-    // Measured on the bytes the client sent; a base64 body is 4/3 of them.
-    const size = event.isBase64Encoded ? Math.floor((body.length * 3) / 4) : Buffer.byteLength(body, 'utf8');
+    // Measured on the bytes the client sent (a base64 body decoded, its padding not counted).
+    const size = Buffer.byteLength(body, event.isBase64Encoded ? 'base64' : 'utf8');
     if (size > maxBytes) throw new PayloadTooLarge();
+    const text = event.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body;
 
     try {
       await parse(request as never);
@@ -43,6 +74,7 @@ export const jsonBodyMiddleware = (opts: JsonBodyOptions = {}): MiddlewareObj<AP
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       throw new InvalidRequest('The request body must be a JSON object.');
     }
+    if (hasDuplicateKeys(text)) throw new InvalidRequest('The request body names a property more than once.');
   };
   return { before: jsonBodyMiddlewareBefore };
 };

@@ -35,6 +35,12 @@ export const responseHeadersMiddleware = (opts: ResponseHeadersOptions): Middlew
     await security.after?.(request as never);
     const response = request.response as { headers?: Record<string, string> };
     response.headers ??= {};
+    // http-cors adds its allow-headers/methods/max-age whatever the origin: an answer that does not
+    // grant the caller's origin (or has none) carries no Access-Control-* header at all.
+    const names = Object.keys(response.headers);
+    if (!names.some((n) => n.toLowerCase() === 'access-control-allow-origin')) {
+      for (const n of names) if (n.toLowerCase().startsWith('access-control-')) delete response.headers[n];
+    }
     response.headers['Content-Type'] = 'application/json';
     response.headers['Cache-Control'] = 'no-store';
   };

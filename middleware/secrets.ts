@@ -33,6 +33,9 @@ export const secretsMiddleware = (opts: SecretsOptions): MiddlewareObj => {
     cacheKey: CACHE_KEY,
     cacheExpiry: -1,
     setToContext: true,
+    // Bounded like the DynamoDB client: a Secrets Manager that never answers is a 503, not a hung invocation
+    // (the SDK's default has no request timeout, and without throwOnRequestTimeout one only warns).
+    awsClientOptions: { maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true } },
   });
   let fetchedAt = Date.now();
   // The prefetch runs at init with nobody awaiting it: a failure there must not become an

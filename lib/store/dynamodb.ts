@@ -31,7 +31,8 @@ export const documentClient = (): DynamoDBDocumentClient => {
     new DynamoDBClient({
       // Fail fast into a 503 rather than hold a checkout for the SDK's default backoff.
       maxAttempts: 2,
-      requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+      // throwOnRequestTimeout: without it the SDK only warns (on console) and a hung DynamoDB hangs the invocation.
+      requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true },
     }),
   );
   return sharedClient;
@@ -39,6 +40,19 @@ export const documentClient = (): DynamoDBDocumentClient => {
 
 const isConditionFailure = (error: unknown): error is ConditionalCheckFailedException & { Item?: Record<string, unknown> } =>
   error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+
+/**
+ * The item DynamoDB returns with a failed condition (ReturnValuesOnConditionCheckFailure) arrives as raw
+ * AttributeValues ({ N: "…" }): lib-dynamodb unmarshalls outputs, not errors. Our items hold scalars only.
+ */
+const unmarshallFailed = (item: Record<string, unknown> | undefined): Record<string, unknown> | undefined =>
+  item &&
+  Object.fromEntries(
+    Object.entries(item).map(([k, v]) => {
+      const a = (typeof v === 'object' && v !== null ? v : {}) as { S?: string; N?: string; BOOL?: boolean; NULL?: boolean };
+      return [k, a.N !== undefined ? Number(a.N) : a.S !== undefined ? a.S : a.BOOL !== undefined ? a.BOOL : a.NULL ? null : v];
+    }),
+  );
 
 export const createDynamoStore = (options: DynamoStoreOptions): Store => {
   const TableName = options.table;
@@ -50,7 +64,7 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
       const out = await client.send(command as UpdateCommand);
       return { ok: true, item: out.Attributes };
     } catch (error) {
-      if (isConditionFailure(error)) return { ok: false, item: error.Item as Record<string, unknown> | undefined };
+      if (isConditionFailure(error)) return { ok: false, item: unmarshallFailed(error.Item) };
       throw new ServiceUnavailable('store', undefined, error);
     }
   };
