@@ -7,7 +7,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { loadConfig } from '../lib/config';
 import { logger } from '../lib/log';
-import { count, metrics } from '../lib/metrics';
+import { count, latencyMiddleware, metrics } from '../lib/metrics';
 import { deliverSend, prepareSend, type PreparedSend } from '../lib/otp/send';
 import { createStartMessagingClient } from '../lib/provider/startmessaging';
 import { sendRules, type RateLimitSubjectInput } from '../lib/ratelimit/rules';
@@ -35,6 +35,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
   // metrics flush see the final answer.
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
+  .use(latencyMiddleware('SendLatency'))
   .use(httpErrorHandler({ logger: false }))
   .use(errorsMiddleware())
   .use(httpHeaderNormalizer())

@@ -8,7 +8,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'a
 import { loadConfig } from '../lib/config';
 import { InvalidCode, TooManyAttempts } from '../lib/errors';
 import { logger } from '../lib/log';
-import { count, metrics } from '../lib/metrics';
+import { count, latencyMiddleware, metrics } from '../lib/metrics';
 import { verifyOtp } from '../lib/otp/verify';
 import { createDynamoStore } from '../lib/store/dynamodb';
 import { errorsMiddleware } from '../middleware/errors';
@@ -29,6 +29,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
   // metrics flush see the final answer.
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics))
+  .use(latencyMiddleware('VerifyLatency'))
   .use(httpErrorHandler({ logger: false }))
   .use(errorsMiddleware())
   .use(httpHeaderNormalizer())

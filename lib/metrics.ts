@@ -1,4 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { MiddlewareObj, Request } from '@middy/core';
 
 /**
  * CloudWatch metrics in EMF (written to the log, no API call). Dimensions never carry a phone
@@ -20,6 +21,23 @@ export const countRateLimited = (rule: string): void => single('RateLimited', 'R
 export const countUpstreamError = (kind: string): void => single('UpstreamError', 'Kind', kind);
 export const recordLatency = (name: 'SendLatency' | 'VerifyLatency' | 'ProviderLatency', ms: number): void => {
   metrics.addMetric(name, MetricUnit.Milliseconds, ms);
+};
+
+/**
+ * SendLatency / VerifyLatency: from the start of the pipeline to a successful answer (errors have their own
+ * metrics; API Gateway's Latency covers every answer). Use it right after logMetrics, so its `after` runs
+ * before the flush.
+ */
+export const latencyMiddleware = (name: 'SendLatency' | 'VerifyLatency'): MiddlewareObj => {
+  const started = new WeakMap<object, number>();
+  const latencyMiddlewareBefore = (request: Request): void => {
+    started.set(request, Date.now());
+  };
+  const latencyMiddlewareAfter = (request: Request): void => {
+    const at = started.get(request);
+    if (at !== undefined) recordLatency(name, Date.now() - at);
+  };
+  return { before: latencyMiddlewareBefore, after: latencyMiddlewareAfter };
 };
 
 /** Every answered error counts once (client or server side), so each invocation publishes a metric. */

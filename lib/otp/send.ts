@@ -1,6 +1,8 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { Config } from '../config';
+import { UpstreamTimeout } from '../errors';
 import { logger, maskPhone } from '../log';
+import { countUpstreamError, recordLatency } from '../metrics';
 import type { StartMessagingClient } from '../provider/startmessaging';
 import type { Store } from '../store/types';
 import { generateCode, hashCode } from './codes';
@@ -86,15 +88,24 @@ export const deliverSend = async (
   req: Pick<SendRequest, 'apiKey' | 'deadline'>,
 ): Promise<SendResponse> => {
   const { config, provider } = deps;
-  const result = await provider.sendOtp({
-    apiKey: req.apiKey,
-    phoneNumber: prepared.phoneNumber,
-    otp: prepared.code,
-    idempotencyKey: prepared.providerIdempotencyKey,
-    ...(config.appName ? { appName: config.appName } : {}),
-    ...(config.templateId ? { templateId: config.templateId } : {}),
-    ...(req.deadline ? { deadline: req.deadline } : {}),
-  });
+  const providerStarted = Date.now();
+  const result = await provider
+    .sendOtp({
+      apiKey: req.apiKey,
+      phoneNumber: prepared.phoneNumber,
+      otp: prepared.code,
+      idempotencyKey: prepared.providerIdempotencyKey,
+      ...(config.appName ? { appName: config.appName } : {}),
+      ...(config.templateId ? { templateId: config.templateId } : {}),
+      ...(req.deadline ? { deadline: req.deadline } : {}),
+    })
+    .catch((error: unknown) => {
+      // The errors middleware counts UpstreamError by its kind; a timeout has none there, yet it is the
+      // failure the provider-error alarm most needs to see.
+      if (error instanceof UpstreamTimeout) countUpstreamError('timeout');
+      throw error;
+    })
+    .finally(() => recordLatency('ProviderLatency', Date.now() - providerStarted));
   logger.info('code sent', { phone: maskPhone(prepared.phoneNumber), providerOtpId: result.providerOtpId, providerTraceId: result.traceId, attempts: result.attempts });
   return { otpRequestId: prepared.otpRequestId, expiresAt: new Date(prepared.expiresAt).toISOString(), resendAfterSeconds: config.sendCooldownSeconds };
 };

@@ -1,0 +1,691 @@
+/**
+ * Nobody deploys from here: the packaged artifact is what gets held to account. `serverless package` runs
+ * once per stage (prod with the params a real deploy passes, dev as `npm start` uses it), offline, on a
+ * copy of the project, and the tests read what CloudFormation and Lambda would receive:
+ *
+ *   - the template (cloudformation-template-update-stack.json), through deployedView(): conditions
+ *     evaluated, so "which topic does this alarm notify" is answered as CloudFormation would;
+ *   - each function's zip: one bundled file, no node_modules, no dev dependency;
+ *   - the prod bundles themselves, run in a bare node process against the local stand-ins, and
+ *     `serverless invoke local` on the dev stage, with a real send and verify each.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
+import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider';
+import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
+import { loadConfig } from '../../lib/config';
+import { sendRules } from '../../lib/ratelimit/rules';
+import { childEnv, packageStage, REPO_ROOT, removeDir, runNode, tmpFor, type Packaged } from '../support/package-build';
+import { deployedView, resourcesOfType, stringsIn, type CfnResource, type CfnTemplate, type Json } from '../support/package-template';
+import { listZip, readZipEntry } from '../support/package-zip';
+
+jest.setTimeout(60_000);
+
+const TOPIC = 'arn:aws:sns:ap-south-1:123456789012:otp-alarms';
+const ORIGINS = ['https://shop.example', 'https://www.shop.example'];
+/** A shell that ran `npm start` or a test: none of it may reach a prod artifact. */
+const LEAKED_ENV = {
+  STARTMESSAGING_BASE_URL: 'http://127.0.0.1:9',
+  SEND_COOLDOWN_SECONDS: '0',
+  OTP_TABLE: 'leaked-table',
+  CORS_ALLOWED_ORIGINS: 'https://leaked.example',
+  POWERTOOLS_LOG_LEVEL: 'DEBUG',
+};
+/** API.md's configuration table with its defaults (OTP_TABLE and CORS_ALLOWED_ORIGINS are per stage). */
+const API_MD_DEFAULTS: Record<string, string> = {
+  STARTMESSAGING_BASE_URL: 'https://api.startmessaging.com',
+  STARTMESSAGING_TIMEOUT_MS: '5000',
+  API_KEY_SECRET_ID: 'sm/api-key',
+  SIGNING_SECRET_ID: 'otp/signing-key',
+  ALLOWED_COUNTRY_CODES: '91',
+  OTP_LENGTH: '6',
+  OTP_TTL_SECONDS: '300',
+  VERIFY_MAX_ATTEMPTS: '3',
+  VERIFY_MAX_FAILURES_PER_PHONE_PER_HOUR: '10',
+  SEND_COOLDOWN_SECONDS: '60',
+  SEND_LIMIT_PER_PHONE_PER_HOUR: '5',
+  SEND_LIMIT_PER_PHONE_PER_DAY: '10',
+  SEND_LIMIT_PER_IP_PER_HOUR: '20',
+  SEND_BUDGET_PER_DAY: '10000',
+  TOKEN_TTL_SECONDS: '600',
+};
+const FUNCTIONS = {
+  sendOtp: { logicalId: 'SendOtpLambdaFunction', route: 'POST /auth/send-otp', file: 'handlers/send-otp.js', memory: 512, timeout: 25 },
+  verifyOtp: { logicalId: 'VerifyOtpLambdaFunction', route: 'POST /auth/verify-otp', file: 'handlers/verify-otp.js', memory: 512, timeout: 10 },
+} as const;
+type FunctionName = keyof typeof FUNCTIONS;
+const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+/** API Gateway's hard limit for an HTTP API integration. */
+const API_GATEWAY_LIMIT_S = 30;
+/** A bundle that grew past this has swallowed something it should not (typescript alone is ~9 MB). */
+const MAX_BUNDLE_BYTES = 1_500_000;
+const TSX = join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+
+let prod: Packaged;
+let dev: Packaged;
+let prodView: CfnTemplate;
+let devView: CfnTemplate;
+const report: string[] = [];
+
+beforeAll(async () => {
+  const started = Date.now();
+  // Two copies, two processes: the stages package in parallel.
+  [prod, dev] = await Promise.all([
+    packageStage({ stage: 'prod', params: { alarmTopicArn: TOPIC, corsAllowedOrigins: ORIGINS.join(',') }, env: LEAKED_ENV }),
+    packageStage({ stage: 'dev', env: { STARTMESSAGING_BASE_URL: 'http://127.0.0.1:9', SEND_COOLDOWN_SECONDS: '0' } }),
+  ]);
+  prodView = deployedView(prod.template);
+  devView = deployedView(dev.template);
+  report.push(`packaged prod in ${(prod.run.ms / 1000).toFixed(1)} s and dev in ${(dev.run.ms / 1000).toFixed(1)} s (in parallel: ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}, 300_000);
+
+afterAll(() => {
+  removeDir(prod?.projectDir);
+  removeDir(dev?.projectDir);
+  if (report.length > 0) console.log(report.join('\n'));
+});
+
+// ----------------------------------------------------------------------------------------------- helpers
+
+interface FunctionProps {
+  Handler: string;
+  Runtime: string;
+  Architectures: string[];
+  MemorySize: number;
+  Timeout: number;
+  ReservedConcurrentExecutions?: number;
+  Environment: { Variables: Record<string, string> };
+  Role: Json;
+  Code: { S3Key: string };
+}
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: Json;
+}
+interface MetricDataQuery {
+  Id: string;
+  Expression?: string;
+  ReturnData?: boolean;
+  MetricStat?: { Stat: string; Period: number; Metric: MetricSpec };
+}
+interface MetricSpec {
+  Namespace: string;
+  MetricName: string;
+  Dimensions: { Name: string; Value: Json }[];
+}
+interface AlarmProps extends Partial<MetricSpec> {
+  AlarmName: string;
+  AlarmActions: Json[];
+  OKActions: Json[];
+  ComparisonOperator: string;
+  Threshold: number;
+  EvaluationPeriods: number;
+  Period?: number;
+  Statistic?: string;
+  Metrics?: MetricDataQuery[];
+}
+
+const props = <T>(r: CfnResource | undefined): T => {
+  if (r?.Properties === undefined) throw new Error('resource missing');
+  return r.Properties as unknown as T;
+};
+const fn = (t: CfnTemplate, name: FunctionName) => props<FunctionProps>(t.Resources[FUNCTIONS[name].logicalId]);
+const statements = (t: CfnTemplate): Statement[] => {
+  const role = props<{ Policies: { PolicyDocument: { Statement: Statement[] } }[] }>(t.Resources.IamRoleLambdaExecution);
+  return role.Policies.flatMap((p) => p.PolicyDocument.Statement);
+};
+const actionsOf = (s: Statement): string[] => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const alarms = (t: CfnTemplate): [string, AlarmProps][] => resourcesOfType(t, 'AWS::CloudWatch::Alarm').map(([id, r]) => [id, props<AlarmProps>(r)]);
+/** Every metric an alarm reads, whether it is a plain alarm or a metric-math one. */
+const metricsOf = (a: AlarmProps): MetricSpec[] =>
+  a.Metrics
+    ? a.Metrics.flatMap((q) => (q.MetricStat ? [q.MetricStat.Metric] : []))
+    : [{ Namespace: a.Namespace!, MetricName: a.MetricName!, Dimensions: a.Dimensions ?? [] }];
+const zipOf = (p: Packaged, name: FunctionName): Buffer => readFileSync(join(p.artifactDir, `${name}.zip`));
+const bundleOf = (p: Packaged, name: FunctionName): Buffer => {
+  const zip = zipOf(p, name);
+  const entry = listZip(zip).find((e) => e.name === FUNCTIONS[name].file);
+  if (!entry) throw new Error(`${name}.zip has no ${FUNCTIONS[name].file}`);
+  return readZipEntry(zip, entry);
+};
+
+/**
+ * The AWS calls in the code, read from the source: every `new XCommand(` under lib/, middleware/, handlers/.
+ * A command missing here (a transaction, another service) fails the test: decide its IAM actions first.
+ */
+const SDK_COMMAND_ACTIONS: Record<string, string> = {
+  GetCommand: 'dynamodb:GetItem',
+  GetItemCommand: 'dynamodb:GetItem',
+  PutCommand: 'dynamodb:PutItem',
+  PutItemCommand: 'dynamodb:PutItem',
+  UpdateCommand: 'dynamodb:UpdateItem',
+  UpdateItemCommand: 'dynamodb:UpdateItem',
+  DeleteCommand: 'dynamodb:DeleteItem',
+  DeleteItemCommand: 'dynamodb:DeleteItem',
+  QueryCommand: 'dynamodb:Query',
+  ScanCommand: 'dynamodb:Scan',
+  BatchGetCommand: 'dynamodb:BatchGetItem',
+  BatchWriteCommand: 'dynamodb:BatchWriteItem',
+  GetSecretValueCommand: 'secretsmanager:GetSecretValue',
+};
+const sourceFiles = (dir: string): string[] =>
+  readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    return statSync(p).isDirectory() ? sourceFiles(p) : p.endsWith('.ts') ? [p] : [];
+  });
+const actionsUsedByCode = (): Set<string> => {
+  const used = new Set<string>();
+  for (const file of ['lib', 'middleware', 'handlers'].flatMap((d) => sourceFiles(join(REPO_ROOT, d)))) {
+    const text = readFileSync(file, 'utf8');
+    for (const [, command] of text.matchAll(/new (\w+Command)\(/g)) {
+      const action = SDK_COMMAND_ACTIONS[command!];
+      if (!action) throw new Error(`${file} sends ${command}: add its IAM action to serverless.yml and to this map`);
+      used.add(action);
+    }
+    // @middy/secrets-manager calls GetSecretValue on our behalf.
+    if (/from '@middy\/secrets-manager'/.test(text)) used.add('secretsmanager:GetSecretValue');
+  }
+  return used;
+};
+
+// ------------------------------------------------------------------------------------------ the templates
+
+describe.each([
+  ['prod', () => prodView],
+  ['dev', () => devView],
+])('the %s template', (stage, view) => {
+  it('serves both routes on one HTTP API (payload 2.0), each to its own function', () => {
+    const t = view();
+    const [[apiId, api]] = resourcesOfType(t, 'AWS::ApiGatewayV2::Api') as [[string, CfnResource]];
+    expect(props<{ ProtocolType: string }>(api).ProtocolType).toBe('HTTP');
+    const routes = resourcesOfType(t, 'AWS::ApiGatewayV2::Route').map(([, r]) => props<{ RouteKey: string; ApiId: Json; Target: Json }>(r));
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['POST /auth/send-otp', 'POST /auth/verify-otp']);
+    for (const name of FUNCTION_NAMES) {
+      const route = routes.find((r) => r.RouteKey === FUNCTIONS[name].route)!;
+      expect(route.ApiId).toEqual({ Ref: apiId });
+      const integrationId = JSON.stringify(route.Target).match(/"Ref":"(\w+)"/)?.[1] ?? '';
+      const integration = props<{ IntegrationType: string; IntegrationUri: Json; PayloadFormatVersion: string; TimeoutInMillis: number }>(t.Resources[integrationId]);
+      expect(integration).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0', IntegrationUri: { 'Fn::GetAtt': [FUNCTIONS[name].logicalId, 'Arn'] } });
+      // The function gives up (with our own JSON answer) before the gateway does.
+      expect(fn(t, name).Timeout * 1000).toBeLessThan(integration.TimeoutInMillis);
+    }
+  });
+
+  it('runs nodejs22.x on arm64 with the chosen memory and timeouts', () => {
+    const t = view();
+    for (const name of FUNCTION_NAMES) {
+      const f = fn(t, name);
+      expect({ name, runtime: f.Runtime, arch: f.Architectures, memory: f.MemorySize, timeout: f.Timeout, handler: f.Handler }).toEqual({
+        name,
+        runtime: 'nodejs22.x',
+        arch: ['arm64'],
+        memory: FUNCTIONS[name].memory,
+        timeout: FUNCTIONS[name].timeout,
+        handler: FUNCTIONS[name].file.replace(/\.js$/, '.handler'),
+      });
+      expect(f.Timeout).toBeLessThan(API_GATEWAY_LIMIT_S);
+    }
+    // API.md: a provider that never answers gets 504 within 3 × STARTMESSAGING_TIMEOUT_MS + 3 s. sendOtp must
+    // outlive that plus the 1.5 s the handler keeps back to answer after the provider's deadline.
+    const providerWorstCaseS = (3 * Number(fn(t, 'sendOtp').Environment.Variables.STARTMESSAGING_TIMEOUT_MS)) / 1000 + 3;
+    expect(fn(t, 'sendOtp').Timeout).toBeGreaterThan(providerWorstCaseS + 1.5);
+  });
+
+  it('gives both functions every variable of API.md, valid for lib/config, plus the Powertools ones', () => {
+    const t = view();
+    for (const name of FUNCTION_NAMES) {
+      const env = fn(t, name).Environment.Variables;
+      for (const key of [...Object.keys(API_MD_DEFAULTS), 'OTP_TABLE', 'CORS_ALLOWED_ORIGINS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL']) {
+        expect({ name, key, present: typeof env[key] === 'string' }).toEqual({ name, key, present: true });
+      }
+      expect(() => loadConfig(env)).not.toThrow();
+      expect(env.OTP_TABLE).toBe(`otp-${stage}`);
+      expect(env.POWERTOOLS_SERVICE_NAME).toBe('otp-service');
+      expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe(`OtpService/${stage}`);
+      expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+    }
+    expect(fn(t, 'sendOtp').Environment).toEqual(fn(t, 'verifyOtp').Environment);
+  });
+
+  it('keeps the table on demand, keyed by pk, with TTL on ttl and point-in-time recovery', () => {
+    const t = view();
+    const [[, table], ...others] = resourcesOfType(t, 'AWS::DynamoDB::Table') as [[string, CfnResource]];
+    expect(others).toHaveLength(0);
+    expect(props(table)).toMatchObject({
+      TableName: `otp-${stage}`,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('grants exactly the AWS calls the code makes, on this table and these two secrets, with no wildcard of ours', () => {
+    const t = view();
+    const all = statements(t);
+    for (const s of all) {
+      expect(s.Effect).toBe('Allow');
+      for (const action of actionsOf(s)) expect(action).not.toContain('*');
+      for (const resource of stringsIn(s.Resource)) expect(resource).not.toBe('*');
+    }
+    const ours = all.filter((s) => !actionsOf(s).every((a) => a.startsWith('logs:')));
+    // Exact lists, in the order serverless.yml writes them, and each one needed by the code.
+    expect(ours.map((s) => ({ Action: actionsOf(s), Resource: s.Resource }))).toEqual([
+      {
+        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        Resource: { 'Fn::GetAtt': ['OtpTable', 'Arn'] },
+      },
+      {
+        Action: ['secretsmanager:GetSecretValue'],
+        Resource: [
+          { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:sm/api-key-??????' },
+          { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:otp/signing-key-??????' },
+        ],
+      },
+    ]);
+    expect(new Set(ours.flatMap(actionsOf))).toEqual(actionsUsedByCode());
+    for (const s of ours) for (const r of stringsIn(s.Resource)) expect(r).not.toContain('*');
+    // The secrets named in the policy are the ones the functions read.
+    const env = fn(t, 'sendOtp').Environment.Variables;
+    expect(JSON.stringify(ours[1]!.Resource)).toContain(`secret:${env.API_KEY_SECRET_ID}-??????`);
+    expect(JSON.stringify(ours[1]!.Resource)).toContain(`secret:${env.SIGNING_SECRET_ID}-??????`);
+    // osls's own statements only reach this stage's log groups.
+    for (const s of all.filter((x) => actionsOf(x).every((a) => a.startsWith('logs:')))) {
+      for (const r of stringsIn(s.Resource)) expect(r).toContain(`:log-group:/aws/lambda/otp-service-${stage}`);
+    }
+    // One role, used by both functions, with no managed policy on top.
+    const roles = resourcesOfType(t, 'AWS::IAM::Role');
+    expect(roles.map(([id]) => id)).toEqual(['IamRoleLambdaExecution']);
+    expect(props<{ ManagedPolicyArns?: unknown }>(roles[0]![1]).ManagedPolicyArns).toBeUndefined();
+    for (const name of FUNCTION_NAMES) expect(fn(t, name).Role).toEqual({ 'Fn::GetAtt': ['IamRoleLambdaExecution', 'Arn'] });
+  });
+
+  it('sets a retention on every log group and provisions no concurrency', () => {
+    const t = view();
+    const groups = resourcesOfType(t, 'AWS::Logs::LogGroup').map(([, r]) => props<{ LogGroupName: string; RetentionInDays: number }>(r));
+    expect(groups.map((g) => g.LogGroupName).sort()).toEqual(
+      [`/aws/http-api/otp-service-${stage}`, `/aws/lambda/otp-service-${stage}-sendOtp`, `/aws/lambda/otp-service-${stage}-verifyOtp`].sort(),
+    );
+    for (const g of groups) expect(g.RetentionInDays).toBe(stage === 'prod' ? 30 : 7);
+    expect(resourcesOfType(t, 'AWS::Lambda::Alias')).toHaveLength(0);
+    expect(JSON.stringify(t)).not.toContain('ProvisionedConcurrency');
+  });
+
+  it('brakes the HTTP API stage at 50 requests/s (burst 100)', () => {
+    const [[, stageResource]] = resourcesOfType(view(), 'AWS::ApiGatewayV2::Stage') as [[string, CfnResource]];
+    expect(props<{ DefaultRouteSettings: unknown }>(stageResource).DefaultRouteSettings).toEqual({
+      DetailedMetricsEnabled: false,
+      ThrottlingRateLimit: 50,
+      ThrottlingBurstLimit: 100,
+    });
+  });
+
+  it('has each alarm, notifying one SNS topic on ALARM and on OK', () => {
+    const t = view();
+    const names = alarms(t).map(([, a]) => a.AlarmName).sort();
+    expect(names).toEqual(
+      ['budget-exhausted', 'daily-budget', 'http-5xx', 'provider-error-rate', 'sendOtp-errors', 'sendOtp-throttles', 'verify-conversion', 'verifyOtp-errors', 'verifyOtp-throttles']
+        .map((n) => `otp-service-${stage}-${n}`)
+        .sort(),
+    );
+    const topic = stage === 'prod' ? TOPIC : { Ref: 'AlarmTopic' };
+    for (const [, a] of alarms(t)) {
+      expect({ alarm: a.AlarmName, actions: a.AlarmActions, ok: a.OKActions }).toEqual({ alarm: a.AlarmName, actions: [topic], ok: [topic] });
+    }
+    // prod names its own topic and gets none created; dev, given none, gets one to subscribe to.
+    const topics = resourcesOfType(t, 'AWS::SNS::Topic');
+    expect(topics.map(([id]) => id)).toEqual(stage === 'prod' ? [] : ['AlarmTopic']);
+    expect(t.Outputs?.AlarmTopicArn?.Value).toEqual(topic);
+  });
+
+  it('writes alarms CloudWatch accepts: well-formed metric math, one period per alarm, at most one day', () => {
+    for (const [, a] of alarms(view())) {
+      if (!a.Metrics) {
+        expect((a.Period ?? 0) * a.EvaluationPeriods).toBeLessThanOrEqual(86400);
+        continue;
+      }
+      const ids = new Set(a.Metrics.map((q) => q.Id));
+      expect(ids.size).toBe(a.Metrics.length);
+      expect(a.Metrics.filter((q) => q.ReturnData === true)).toHaveLength(1);
+      expect(a.Metrics.filter((q) => q.MetricStat).length).toBeLessThanOrEqual(10);
+      for (const q of a.Metrics) {
+        expect(q.Id).toMatch(/^[a-z][A-Za-z0-9_]*$/);
+        for (const ref of q.Expression?.match(/\b[a-z][A-Za-z0-9_]*\b/g) ?? []) expect({ alarm: a.AlarmName, ref, known: ids.has(ref) }).toEqual({ alarm: a.AlarmName, ref, known: true });
+      }
+      const periods = new Set(a.Metrics.flatMap((q) => (q.MetricStat ? [q.MetricStat.Period] : [])));
+      expect(periods.size).toBe(1);
+      expect([...periods][0]! * a.EvaluationPeriods).toBeLessThanOrEqual(86400);
+    }
+  });
+
+  it("reads the service's metrics where Powertools writes them: the stage's namespace, dimension `service`", () => {
+    const t = view();
+    const env = fn(t, 'sendOtp').Environment.Variables;
+    const ruleNames = new Set(sendRules(loadConfig(env)).map((r) => r.name));
+    const custom = alarms(t).flatMap(([, a]) => metricsOf(a)).filter((m) => !m.Namespace.startsWith('AWS/'));
+    expect(custom.length).toBeGreaterThan(0);
+    for (const m of custom) {
+      expect(m.Namespace).toBe(env.POWERTOOLS_METRICS_NAMESPACE);
+      expect(m.Dimensions[0]).toEqual({ Name: 'service', Value: env.POWERTOOLS_SERVICE_NAME });
+      const extra = m.Dimensions.slice(1);
+      if (m.MetricName === 'UpstreamError') expect(extra.map((d) => d.Name)).toEqual(['Kind']);
+      else if (m.MetricName === 'RateLimited') {
+        expect(extra.map((d) => d.Name)).toEqual(['Rule']);
+        expect(ruleNames.has(String(extra[0]!.Value))).toBe(true);
+      } else {
+        expect(['OtpSent', 'OtpVerified']).toContain(m.MetricName);
+        expect(extra).toEqual([]);
+      }
+    }
+    for (const m of alarms(t).flatMap(([, a]) => metricsOf(a)).filter((x) => x.Namespace === 'AWS/Lambda')) {
+      expect(m.Dimensions).toHaveLength(1);
+      expect([{ Ref: 'SendOtpLambdaFunction' }, { Ref: 'VerifyOtpLambdaFunction' }]).toContainEqual(m.Dimensions[0]!.Value);
+    }
+    for (const m of alarms(t).flatMap(([, a]) => metricsOf(a)).filter((x) => x.Namespace === 'AWS/ApiGateway')) {
+      expect(m.Dimensions).toEqual([{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }]);
+    }
+  });
+
+  it('alarms on every provider failure the code counts, the daily budget from SEND_BUDGET_PER_DAY, and conversion', () => {
+    const t = view();
+    const env = fn(t, 'sendOtp').Environment.Variables;
+    const byName = new Map(alarms(t).map(([, a]) => [a.AlarmName.replace(`otp-service-${stage}-`, ''), a]));
+
+    // Every UpstreamError kind of lib/errors.ts, the timeout lib/otp/send.ts counts and the empty wallet.
+    const kindsSource = readFileSync(join(REPO_ROOT, 'lib', 'errors.ts'), 'utf8').match(/export type UpstreamErrorKind\s*=([^;]+);/)?.[1] ?? '';
+    const kinds = [...kindsSource.matchAll(/'([a-z_]+)'/g)].map((m) => m[1]!);
+    expect(kinds.length).toBeGreaterThan(0);
+    const provider = byName.get('provider-error-rate')!;
+    const watched = metricsOf(provider).filter((m) => m.MetricName === 'UpstreamError').map((m) => String(m.Dimensions[1]!.Value));
+    expect(new Set(watched)).toEqual(new Set([...kinds, 'timeout', 'wallet']));
+    expect(metricsOf(provider).filter((m) => m.MetricName === 'OtpSent')).toHaveLength(1);
+
+    const budget = byName.get('daily-budget')!;
+    expect(budget.Metrics!.find((q) => q.ReturnData)!.Expression).toBe(`100 * FILL(sent, 0) / ${env.SEND_BUDGET_PER_DAY}`);
+    expect(budget.Metrics!.find((q) => q.MetricStat)!.MetricStat).toMatchObject({ Stat: 'Sum', Period: 86400, Metric: { MetricName: 'OtpSent' } });
+    expect(budget).toMatchObject({ Threshold: 80, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+
+    const conversion = byName.get('verify-conversion')!;
+    expect(conversion).toMatchObject({ Threshold: 40, ComparisonOperator: 'LessThanThreshold' });
+    expect(conversion.Metrics!.find((q) => q.ReturnData)!.Expression).toBe('IF(FILL(sent, 0) >= 50, 100 * FILL(verified, 0) / FILL(sent, 0), 100)');
+    expect(metricsOf(conversion).map((m) => m.MetricName).sort()).toEqual(['OtpSent', 'OtpVerified']);
+    expect(new Set(conversion.Metrics!.flatMap((q) => (q.MetricStat ? [q.MetricStat.Period] : [])))).toEqual(new Set([3600]));
+
+    expect(metricsOf(byName.get('http-5xx')!).map((m) => m.MetricName).sort()).toEqual(['5xx', 'Count']);
+    for (const f of ['sendOtp', 'verifyOtp']) {
+      expect(metricsOf(byName.get(`${f}-errors`)!)[0]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors' });
+      expect(metricsOf(byName.get(`${f}-throttles`)!)[0]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
+    }
+  });
+});
+
+describe('what differs between prod and dev', () => {
+  it('prod keeps the table: deletion protection and Retain on delete and on replace; dev stays deletable', () => {
+    const table = (t: CfnTemplate) => resourcesOfType(t, 'AWS::DynamoDB::Table')[0]![1];
+    expect(table(prodView)).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: { DeletionProtectionEnabled: true } });
+    expect(table(devView)).toMatchObject({ DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete', Properties: { DeletionProtectionEnabled: false } });
+  });
+
+  it('prod reserves concurrency as a cost brake; dev reserves none (a new account could not)', () => {
+    for (const name of FUNCTION_NAMES) {
+      expect(fn(prodView, name).ReservedConcurrentExecutions).toBe(20);
+      expect(fn(devView, name).ReservedConcurrentExecutions).toBeUndefined();
+    }
+  });
+
+  it('prod answers browsers from its origins only (CORS from the same list the functions get); dev, with none, has no CORS', () => {
+    const api = (t: CfnTemplate) => props<{ CorsConfiguration?: unknown }>(resourcesOfType(t, 'AWS::ApiGatewayV2::Api')[0]![1]);
+    expect(api(prodView).CorsConfiguration).toEqual({
+      AllowOrigins: ORIGINS,
+      AllowHeaders: ['content-type', 'idempotency-key'],
+      AllowMethods: ['POST', 'OPTIONS'],
+      ExposeHeaders: ['retry-after'],
+      MaxAge: 600,
+    });
+    for (const name of FUNCTION_NAMES) expect(fn(prodView, name).Environment.Variables.CORS_ALLOWED_ORIGINS).toBe(ORIGINS.join(','));
+    expect(api(devView).CorsConfiguration).toBeUndefined();
+    expect(fn(devView, 'sendOtp').Environment.Variables.CORS_ALLOWED_ORIGINS).toBe('');
+  });
+
+  it("prod is built from serverless.yml and --param alone: the packaging shell's variables do not leak in", () => {
+    const env = fn(prodView, 'sendOtp').Environment.Variables;
+    expect(env).toMatchObject({ ...API_MD_DEFAULTS, OTP_TABLE: 'otp-prod', POWERTOOLS_LOG_LEVEL: 'INFO' });
+    expect(JSON.stringify(prod.template)).not.toContain('leaked');
+    expect(JSON.stringify(prod.template)).not.toContain('127.0.0.1');
+  });
+
+  it('dev still follows the environment, as `npm start` and `invoke local` need', () => {
+    expect(fn(devView, 'sendOtp').Environment.Variables).toMatchObject({ STARTMESSAGING_BASE_URL: 'http://127.0.0.1:9', SEND_COOLDOWN_SECONDS: '0' });
+  });
+});
+
+// ------------------------------------------------------------------------------------------ the artifacts
+
+describe('the function artifacts', () => {
+  it.each(FUNCTION_NAMES)('%s.zip holds one bundled handler and nothing else, for prod and dev alike', (name) => {
+    for (const p of [prod, dev]) {
+      const entries = listZip(zipOf(p, name));
+      expect(entries.map((e) => e.name)).toEqual([FUNCTIONS[name].file]);
+      expect(fn(p.template, name).Code.S3Key.endsWith(`/${name}.zip`)).toBe(true);
+    }
+    const zipBytes = zipOf(prod, name).length;
+    const bundle = bundleOf(prod, name);
+    report.push(`${name}: ${FUNCTIONS[name].file} ${(bundle.length / 1024).toFixed(0)} KiB, zipped ${(zipBytes / 1024).toFixed(0)} KiB`);
+    expect(bundle.length).toBeLessThan(MAX_BUNDLE_BYTES);
+  });
+
+  it.each(FUNCTION_NAMES)('%s bundle requires nothing but Node built-ins and carries no dev dependency', (name) => {
+    const text = bundleOf(prod, name).toString('utf8');
+    // Real calls only: `require("x")` quoted inside a string (an error message, ajv's code generator) is text.
+    const required = [...text.matchAll(/(?<![\w$.'"[])require\("([^"]+)"\)/g)].map((m) => m[1]!);
+    const builtins = new Set(builtinModules);
+    const foreign = [...new Set(required)].filter((m) => !m.startsWith('node:') && !builtins.has(m));
+    expect(foreign).toEqual([]);
+    expect(required.length).toBeGreaterThan(0);
+    // Markers of the dev tooling that must never ship: the test DynamoDB, jest, the framework, the compiler.
+    for (const marker of ['dynalite', 'jest-circus', 'serverless-offline', 'serverless-esbuild', 'createProgram', 'aws-sdk-client-mock', 'fast-check', 'playwright']) {
+      expect({ name, marker, found: text.includes(marker) }).toEqual({ name, marker, found: false });
+    }
+    // It is minified (no source map shipped) but keeps function names for stack traces (keepNames).
+    expect(text).not.toContain('sourceMappingURL');
+    expect(text).toContain('"secretsMiddlewareBefore"');
+  });
+});
+
+// ------------------------------------------------------------------------- running what was packaged
+
+const PHONE = (JSON.parse(JSON.parse(readFileSync(join(REPO_ROOT, 'events', 'send-otp.json'), 'utf8')).body as string) as { phoneNumber: string }).phoneNumber;
+const API_KEY = 'sm_test_package_4f1c';
+
+/** events/verify-otp.json with the real id and code (and a content-length true to the body). */
+const verifyEvent = (otpRequestId: string, otp: string): string => {
+  const event = JSON.parse(readFileSync(join(REPO_ROOT, 'events', 'verify-otp.json'), 'utf8')) as { body: string; headers: Record<string, string> };
+  event.body = JSON.stringify({ otpRequestId, otp });
+  event.headers['content-length'] = String(Buffer.byteLength(event.body));
+  return JSON.stringify(event, null, 2);
+};
+
+interface EmfLine {
+  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
+  [key: string]: unknown;
+}
+const emfLines = (stdout: string): EmfLine[] =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{"_aws"'))
+    .map((l) => JSON.parse(l) as EmfLine);
+
+/**
+ * What Lambda does with the artifact, minus Lambda: a bare node process (no node_modules reachable from the
+ * extracted folder) requires the bundle and calls `handler(event, context)` once.
+ */
+const RUNNER = `
+const [file, eventPath, functionName, timeoutMs] = process.argv.slice(1);
+const { handler } = require(file);
+const deadline = Date.now() + Number(timeoutMs);
+const context = {
+  functionName, functionVersion: '$LATEST', memoryLimitInMB: '512', awsRequestId: require('node:crypto').randomUUID(),
+  invokedFunctionArn: 'arn:aws:lambda:ap-south-1:123456789012:function:' + functionName,
+  logGroupName: '/aws/lambda/' + functionName, logStreamName: 'local', callbackWaitsForEmptyEventLoop: true,
+  getRemainingTimeInMillis: () => deadline - Date.now(),
+};
+handler(JSON.parse(require('node:fs').readFileSync(eventPath, 'utf8')), context).then(
+  (r) => { process.stdout.write('\\n@@RESULT ' + JSON.stringify(r) + '\\n'); process.exit(0); },
+  (e) => { process.stderr.write(String((e && e.stack) || e)); process.exit(1); },
+);`;
+
+const runBundle = (file: string, eventPath: string, functionName: string, timeoutS: number, env: Record<string, string>) =>
+  new Promise<{ result: { statusCode: number; body: string }; stdout: string }>((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['-e', RUNNER, file, eventPath, functionName, String(timeoutS * 1000)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith('@@RESULT '));
+      if (code !== 0 || !line) return reject(new Error(`bundle ${file} exited ${code}\n${stdout}\n${stderr}`));
+      resolvePromise({ result: JSON.parse(line.slice('@@RESULT '.length)) as { statusCode: number; body: string }, stdout });
+    });
+  });
+
+describe('the packaged prod bundles, run against the local stand-ins', () => {
+  let dynamo: LocalDynamo;
+  let secrets: SecretsStandIn;
+  let sandbox: Sandbox;
+  let work: string;
+  const endpoints = () => ({ AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint, AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint, STARTMESSAGING_BASE_URL: sandbox.url });
+
+  beforeAll(async () => {
+    dynamo = await startLocalDynamo();
+    await createTable(dynamo.endpoint, 'otp-prod');
+    secrets = await startSecretsStandIn({ secrets: { 'sm/api-key': API_KEY, 'otp/signing-key': randomBytes(32).toString('base64') } });
+    sandbox = await startSandboxProvider({ apiKey: API_KEY, quiet: true });
+    work = mkdtempSync(join(tmpdir(), 'otp-artifact-run-'));
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+    await secrets?.close();
+    await dynamo?.close();
+    removeDir(work);
+  });
+
+  it('as extracted from their zips, send a code (201) and verify it (200), writing the metrics the alarms read', async () => {
+    const files = {} as Record<FunctionName, string>;
+    for (const name of FUNCTION_NAMES) {
+      const dir = join(work, name, 'handlers');
+      mkdirSync(dir, { recursive: true });
+      files[name] = join(work, name, FUNCTIONS[name].file);
+      writeFileSync(files[name], bundleOf(prod, name));
+    }
+    const envFor = (name: FunctionName) => ({
+      ...childEnv(),
+      ...fn(prodView, name).Environment.Variables,
+      ...endpoints(),
+      AWS_LAMBDA_FUNCTION_NAME: `otp-service-prod-${name}`,
+    });
+
+    const sent = await runBundle(files.sendOtp, join(REPO_ROOT, 'events', 'send-otp.json'), `otp-service-prod-sendOtp`, 25, envFor('sendOtp'));
+    expect(sent.result.statusCode).toBe(201);
+    const { otpRequestId } = JSON.parse(sent.result.body) as { otpRequestId: string };
+    const code = sandbox.lastCode(PHONE);
+    expect(code).toMatch(/^\d{6}$/);
+
+    const eventPath = join(work, 'verify-otp.json');
+    writeFileSync(eventPath, verifyEvent(otpRequestId, code!));
+    const verified = await runBundle(files.verifyOtp, eventPath, `otp-service-prod-verifyOtp`, 10, envFor('verifyOtp'));
+    expect(verified.result.statusCode).toBe(200);
+    expect(JSON.parse(verified.result.body)).toMatchObject({ verified: true });
+
+    // The EMF each bundle wrote is exactly what the alarms query: namespace, metric, dimension set.
+    const namespace = fn(prodView, 'sendOtp').Environment.Variables.POWERTOOLS_METRICS_NAMESPACE;
+    const emitted = (stdout: string, metric: string) =>
+      emfLines(stdout).flatMap((l) => l._aws.CloudWatchMetrics.filter((d) => d.Metrics.some((m) => m.Name === metric)).map((d) => ({ namespace: d.Namespace, dimensions: d.Dimensions, service: l.service })));
+    expect(emitted(sent.stdout, 'OtpSent')).toEqual([{ namespace, dimensions: [['service']], service: 'otp-service' }]);
+    expect(emitted(sent.stdout, 'SendLatency')).toHaveLength(1);
+    expect(emitted(sent.stdout, 'ProviderLatency')).toHaveLength(1);
+    expect(emitted(verified.stdout, 'OtpVerified')).toEqual([{ namespace, dimensions: [['service']], service: 'otp-service' }]);
+    expect(emitted(verified.stdout, 'VerifyLatency')).toHaveLength(1);
+  });
+});
+
+describe('serverless invoke local', () => {
+  it('runs both dev functions with events/*.json (local/invoke.ts flow: send 201, verify 200 with the real id and code)', async () => {
+    // The project's own tool, in the packaged dev copy: it starts its own stand-ins, runs `invoke local -f
+    // sendOtp --path events/send-otp.json`, reads the code from its sandbox, then verifies with a copy of
+    // events/verify-otp.json carrying the real otpRequestId and code. Exit 0 only if both answered as expected.
+    const run = await runNode([TSX, 'local/invoke.ts', 'flow'], { cwd: dev.projectDir, env: childEnv({ TMPDIR: tmpFor(dev.projectDir) }), timeoutMs: 240_000 });
+    const summary = run.stdout.split('\n').filter((l) => /^(sendOtp|verifyOtp)\s+→/.test(l));
+    expect({ exit: run.code, summary: summary.map((l) => l.replace(/\s+/g, ' ').split(' ').slice(0, 3).join(' ')), stderr: run.code === 0 ? '' : run.stderr }).toEqual({
+      exit: 0,
+      summary: ['sendOtp → 201', 'verifyOtp → 200'],
+      stderr: '',
+    });
+    expect(summary[1]).toContain('"verified":true');
+    report.push(`invoke local (local/invoke.ts flow, two esbuild builds): ${(run.ms / 1000).toFixed(1)} s`);
+  }, 300_000);
+});
+
+// ------------------------------------------------------------------ the metrics the code emits, up close
+
+describe('the dimensions Powertools writes, for the metrics the alarms read', () => {
+  it('UpstreamError by Kind (a provider timeout included), RateLimited by Rule, OtpSent: `service` plus their own', async () => {
+    const env = fn(prodView, 'sendOtp').Environment.Variables;
+    const saved = { ns: process.env.POWERTOOLS_METRICS_NAMESPACE, svc: process.env.POWERTOOLS_SERVICE_NAME };
+    process.env.POWERTOOLS_METRICS_NAMESPACE = env.POWERTOOLS_METRICS_NAMESPACE;
+    process.env.POWERTOOLS_SERVICE_NAME = env.POWERTOOLS_SERVICE_NAME;
+    const out: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    try {
+      let run: () => Promise<void> = async () => undefined;
+      jest.isolateModules(() => {
+        const m = require('../../lib/metrics') as typeof import('../../lib/metrics');
+        const send = require('../../lib/otp/send') as typeof import('../../lib/otp/send');
+        const errors = require('../../lib/errors') as typeof import('../../lib/errors');
+        run = async () => {
+          m.countRateLimited('global-day');
+          m.count('OtpSent');
+          // A provider that never answers: deliverSend counts it, as the provider-error alarm expects.
+          const provider = { sendOtp: async () => Promise.reject(new errors.UpstreamTimeout()) };
+          const prepared = { phoneNumber: PHONE, code: '123456', otpRequestId: 'x', expiresAt: Date.now(), providerIdempotencyKey: 'k', undo: async () => undefined };
+          await expect(send.deliverSend({ config: loadConfig(env), provider }, prepared, { apiKey: 'key' })).rejects.toBeInstanceOf(errors.UpstreamTimeout);
+          m.metrics.publishStoredMetrics();
+        };
+      });
+      await run();
+    } finally {
+      spy.mockRestore();
+      process.env.POWERTOOLS_METRICS_NAMESPACE = saved.ns;
+      process.env.POWERTOOLS_SERVICE_NAME = saved.svc;
+      if (saved.ns === undefined) delete process.env.POWERTOOLS_METRICS_NAMESPACE;
+      if (saved.svc === undefined) delete process.env.POWERTOOLS_SERVICE_NAME;
+    }
+    const lines = emfLines(out.join(''));
+    const find = (metric: string) => {
+      const line = lines.find((l) => l._aws.CloudWatchMetrics.some((d) => d.Metrics.some((x) => x.Name === metric)));
+      const d = line?._aws.CloudWatchMetrics[0];
+      return d && { namespace: d.Namespace, dimensions: d.Dimensions, values: Object.fromEntries(d.Dimensions[0]!.map((k) => [k, line![k]])) };
+    };
+    const namespace = env.POWERTOOLS_METRICS_NAMESPACE;
+    expect(find('UpstreamError')).toEqual({ namespace, dimensions: [['service', 'Kind']], values: { service: 'otp-service', Kind: 'timeout' } });
+    expect(find('RateLimited')).toEqual({ namespace, dimensions: [['service', 'Rule']], values: { service: 'otp-service', Rule: 'global-day' } });
+    expect(find('OtpSent')).toEqual({ namespace, dimensions: [['service']], values: { service: 'otp-service' } });
+    expect(find('ProviderLatency')).toBeDefined();
+
+    // ...and each of those dimension sets is one the prod alarms query.
+    const alarmDimensionSets = new Set(alarms(prodView).flatMap(([, a]) => metricsOf(a)).filter((m) => m.Namespace === namespace).map((m) => `${m.MetricName}:${m.Dimensions.map((d) => d.Name).join(',')}`));
+    expect(alarmDimensionSets).toEqual(new Set(['UpstreamError:service,Kind', 'RateLimited:service,Rule', 'OtpSent:service', 'OtpVerified:service']));
+  });
+});
