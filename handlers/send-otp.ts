@@ -13,7 +13,7 @@ import { createStartMessagingClient } from '../lib/provider/startmessaging';
 import { sendRules, type RateLimitSubjectInput } from '../lib/ratelimit/rules';
 import { createDynamoStore } from '../lib/store/dynamodb';
 import { errorsMiddleware } from '../middleware/errors';
-import { idempotencyMiddleware } from '../middleware/idempotency';
+import { idempotencyMiddleware, limitsAlreadyTaken } from '../middleware/idempotency';
 import { jsonBodyMiddleware } from '../middleware/json-body';
 import { phoneNumberMiddleware } from '../middleware/phone-number';
 import { rateLimitMiddleware } from '../middleware/rate-limit';
@@ -49,7 +49,8 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
       store,
       rules: sendRules(config),
       input: (r) => ({ phoneNumber: (r.event as Event).body.phoneNumber, sourceIp: (r.event as Event).requestContext?.http?.sourceIp }),
-      // Storing the new code rides in the same DynamoDB round trip as the limit takes.
+      skip: limitsAlreadyTaken,
+      // Store the new code once the limits are taken (undone if the provider certainly sent nothing).
       alongside: async (r) => {
         const e = r.event as Event;
         const ctx = r.context as SendContext;

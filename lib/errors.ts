@@ -198,3 +198,8 @@ export const providerSentNothing = (error: unknown): boolean =>
   error instanceof ProviderRateLimited ||
   (error instanceof ServiceUnavailable && error.reason === 'wallet') ||
   (error instanceof UpstreamError && error.kind !== 'server_error' && error.kind !== 'connection' && error.kind !== 'bad_response');
+
+/** Errors after which the provider may have sent the SMS (no answer, 5xx, unreadable answer): nothing is given back. */
+export const providerMayHaveSent = (error: unknown): boolean =>
+  error instanceof UpstreamTimeout ||
+  (error instanceof UpstreamError && (error.kind === 'server_error' || error.kind === 'connection' || error.kind === 'bad_response'));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MiddlewareObj, Request } from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import { IdempotencyConflict, InvalidRequest } from '../lib/errors';
+import { IdempotencyConflict, InvalidRequest, providerMayHaveSent } from '../lib/errors';
 import { logger } from '../lib/log';
 import { keysFor, pseudonym } from '../lib/otp/keys';
 import type { Store } from '../lib/store/types';
@@ -11,8 +11,12 @@ import type { SecretsContext } from './secrets';
  * API.md's `Idempotency-Key` on send: the same key with the same body within 24 h gets the first
  * 201 again (no SMS, no limit taken: this layer sits before the rate limit); another body is 409.
  * A duplicate that arrives while the first is still running waits for it and gets its answer.
- * Errors are not remembered: the record is dropped so the same key can be retried (the send
- * derives its code and provider idempotency key from the key, so a retry cannot double-send).
+ * Errors are not remembered: the same key can be retried. The send derives its code and provider
+ * idempotency key from the key, so a retry cannot double-send. After a failure where the provider
+ * may have sent the SMS (timeout, 5xx), the record stays as "charged": the retry then skips the
+ * rate limit (`limitsAlreadyTaken`), since the first attempt took them and the retry cannot cost a
+ * second SMS; otherwise the person who got the code could not get an otpRequestId for it for a
+ * whole cooldown. After a certain failure the record is dropped and the retry is a new send.
  * Requests without the header cost nothing here: no DynamoDB call.
  *
  * Written here rather than with @aws-lambda-powertools/idempotency: see README, "Idempotency".
@@ -44,7 +48,10 @@ export class IdempotentReplay extends Error {
 }
 
 const OWNED = Symbol('idempotency record owned by this request');
-type Owned = { key: string; owner: string };
+type Owned = { key: string; owner: string; charged: boolean };
+
+/** For the rate-limit middleware's `skip`: an earlier attempt with this key already took the limits. */
+export const limitsAlreadyTaken = (request: Request): boolean => (request as WithOwned)[OWNED]?.charged === true;
 type WithOwned = Request<APIGatewayProxyEventV2> & { [OWNED]?: Owned };
 
 const defaults = { ttlSeconds: 86400, lockMs: 30_000, maxWaitMs: 20_000, pollMs: 100 };
@@ -72,19 +79,27 @@ export const idempotencyMiddleware = (opts: IdempotencyOptions): MiddlewareObj<A
     const fingerprint = pseudonym(keys, 'idempotency-body', o.fingerprint(request));
     const owner = randomUUID();
 
-    let state = await o.store.beginIdempotent(key, fingerprint, owner, now(), o.lockMs, o.ttlSeconds);
-    if (state.state === 'acquired') {
-      request[OWNED] = { key, owner };
-      return;
-    }
-    if (state.fingerprint !== fingerprint) throw new IdempotencyConflict();
+    const begin = () => o.store.beginIdempotent(key, fingerprint, owner, now(), o.lockMs, o.ttlSeconds);
     const remaining = request.context.getRemainingTimeInMillis?.() ?? o.maxWaitMs + 1000;
     const giveUpAt = now() + Math.min(o.maxWaitMs, remaining - 1000);
-    while (state.state === 'pending' && now() < giveUpAt) {
+    let state = await begin();
+    for (;;) {
+      if (state.state === 'acquired') {
+        request[OWNED] = { key, owner, charged: state.charged };
+        return;
+      }
+      if (state.fingerprint !== fingerprint) throw new IdempotencyConflict();
+      if (state.state === 'done') throw replay(state.response);
+      if (state.state === 'charged') {
+        // The first attempt ended uncertainly: this request takes over and retries it.
+        state = await begin();
+        continue;
+      }
+      if (now() >= giveUpAt) break;
       await sleep(o.pollMs);
-      state = (await o.store.readIdempotent(key)) ?? state;
+      // Gone: the first attempt failed for certain and dropped it; this request starts afresh.
+      state = (await o.store.readIdempotent(key)) ?? (await begin());
     }
-    if (state.state === 'done') throw replay(state.response);
     throw new IdempotencyConflict('A request with this Idempotency-Key is still being processed. Retry in a moment.');
   };
 
@@ -105,7 +120,8 @@ export const idempotencyMiddleware = (opts: IdempotencyOptions): MiddlewareObj<A
     if (owned === undefined) return;
     request[OWNED] = undefined;
     // Best effort: if this fails, the lock expires after lockMs and the key can be used again.
-    await o.store.abandonIdempotent(owned.key, owned.owner).catch(() => undefined);
+    const keep = owned.charged || providerMayHaveSent(request.error);
+    await (keep ? o.store.chargeIdempotent(owned.key, owned.owner) : o.store.abandonIdempotent(owned.key, owned.owner)).catch(() => undefined);
   };
 
   return { before: idempotencyMiddlewareBefore, after: idempotencyMiddlewareAfter, onError: idempotencyMiddlewareOnError };

@@ -3,7 +3,7 @@ import { RateLimited, ServiceUnavailable, providerSentNothing } from '../lib/err
 import { logger } from '../lib/log';
 import { countRateLimited } from '../lib/metrics';
 import { keysFor, pseudonym } from '../lib/otp/keys';
-import { giveBack, takeAll, type Grant } from '../lib/ratelimit/limiter';
+import { giveBack, takeAll, type Grant, type TakeOutcome } from '../lib/ratelimit/limiter';
 import type { RateLimitRule } from '../lib/ratelimit/rules';
 import type { Store } from '../lib/store/types';
 import type { SecretsContext } from './secrets';
@@ -15,10 +15,12 @@ import type { SecretsContext } from './secrets';
  * in parallel). A refusal is 429 rate_limited with Retry-After (or 503 for a rule whose refusal
  * is 'unavailable', the shared daily budget); the answer never says which rule refused, the log
  * does (by rule name, never the number).
- * `alongside`: a write the route needs anyway (send: storing the new code), issued in the same
- * round trip as the takes; the function it resolves to undoes it and runs whenever the takes are
- * given back. So a send costs one DynamoDB round trip before the provider call, and a refused send
- * leaves no trace.
+ * `alongside`: a write the route needs once the limits are taken (send: storing the new code),
+ * made right after the takes succeed; the function it resolves to undoes it and runs whenever the
+ * takes are given back. A refused send makes no such write, so it leaves no trace. (Not issued in
+ * the same round trip as the takes: in a burst, every refused send's write would replace the code
+ * of the send that won, and their undos, landing in any order, can leave a refused send's code
+ * current, so the code that was delivered no longer verifies.)
  * onError: when the provider certainly sent nothing (lib/errors providerSentNothing), what was
  * taken is given back (and `alongside` undone), so a failed send does not cost the person their
  * cooldown, budget or pending code.
@@ -29,11 +31,13 @@ export interface RateLimitOptions<I> {
   /** What the rules' `subject` functions read, from the request. */
   input: (request: Request) => I;
   alongside?: (request: Request) => Promise<Undo>;
+  /** Requests already charged (an idempotent retry of a send whose outcome was uncertain) take nothing. */
+  skip?: (request: Request) => boolean;
   now?: () => number;
 }
 export type Undo = () => Promise<void>;
 
-const OPTION_KEYS = new Set(['store', 'rules', 'input', 'alongside', 'now']);
+const OPTION_KEYS = new Set(['store', 'rules', 'input', 'alongside', 'skip', 'now']);
 const TAKEN = Symbol('rate-limit grants');
 type WithGrants = Request & { [TAKEN]?: { grants: Grant[]; undo: Undo | undefined } };
 const undoQuietly = async (undo: Undo | undefined): Promise<void> => {
@@ -43,38 +47,34 @@ const undoQuietly = async (undo: Undo | undefined): Promise<void> => {
 
 export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj => {
   for (const key of Object.keys(opts)) if (!OPTION_KEYS.has(key)) throw new TypeError(`rateLimitMiddleware: unknown option "${key}"`);
-  const { store, rules, input, alongside } = opts;
+  const { store, rules, input, alongside, skip } = opts;
   const now = opts.now ?? Date.now;
   if (typeof store?.takeWindow !== 'function') throw new TypeError('rateLimitMiddleware: store is required');
   const names = new Set<string>();
   for (const rule of rules) {
     if (!/^[a-z0-9-]{1,40}$/.test(rule.name) || names.has(rule.name)) throw new TypeError(`rateLimitMiddleware: rule name "${rule.name}" must be unique, lower-case letters, digits and dashes`);
     names.add(rule.name);
-    const size = rule.kind === 'window' ? rule.limit >= 1 && rule.windowSeconds >= 1 : rule.kind === 'gap' && rule.seconds >= 1;
-    if (!size) throw new TypeError(`rateLimitMiddleware: rule "${rule.name}" needs a limit and window (or gap seconds) of at least 1`);
+    const whole = (n: number) => Number.isSafeInteger(n) && n >= 1;
+    const size = rule.kind === 'window' ? whole(rule.limit) && whole(rule.windowSeconds) : rule.kind === 'gap' && whole(rule.seconds);
+    if (!size) throw new TypeError(`rateLimitMiddleware: rule "${rule.name}" needs a whole-number limit and window (or gap seconds) of at least 1`);
   }
 
   const rateLimitMiddlewareBefore = async (request: WithGrants): Promise<void> => {
     const keys = keysFor((request.context as unknown as SecretsContext).signingKey);
-    const [taken, done] = await Promise.allSettled([
-      takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now()),
-      alongside?.(request),
-    ]);
-    const undo = done.status === 'fulfilled' ? done.value : undefined;
-    if (taken.status === 'rejected') {
-      await undoQuietly(undo);
-      throw taken.reason;
-    }
-    const outcome = taken.value;
-    if (done.status === 'rejected') {
-      if (outcome.ok) await giveBack(store, outcome.grants);
-      throw done.reason;
-    }
+    const outcome: TakeOutcome = skip?.(request)
+      ? { ok: true, grants: [] }
+      : await takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now());
     if (outcome.ok) {
+      let undo: Undo | undefined;
+      try {
+        undo = await alongside?.(request);
+      } catch (error) {
+        await giveBack(store, outcome.grants);
+        throw error;
+      }
       request[TAKEN] = { grants: outcome.grants, undo };
       return;
     }
-    await undoQuietly(undo);
     const retryAfter = Math.max(...outcome.refusals.map((r) => r.retryAfterSeconds));
     for (const refusal of outcome.refusals) countRateLimited(refusal.rule);
     logger.info('send refused by rate limit', { rules: outcome.refusals.map((r) => r.rule), retryAfterSeconds: Math.ceil(retryAfter) });

@@ -50,7 +50,9 @@ export const takeAll = async <I>(
       const taken = await store.takeInterval(grant.gap);
       if (taken.ok) return undefined;
       const until = taken.until ?? grant.gap.until;
-      return { rule: rule.name, retryAfterSeconds: (until - now) / 1000, refusal: rule.refusal ?? 'rate_limited' };
+      // Never more than the gap itself: a concurrent take stamped a few ms later (or by a Lambda whose
+      // clock runs ahead) would otherwise make a 60 s cooldown answer Retry-After: 61.
+      return { rule: rule.name, retryAfterSeconds: Math.min(grant.gap.until - now, until - now) / 1000, refusal: rule.refusal ?? 'rate_limited' };
     }),
   );
 

@@ -217,13 +217,15 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
         new PutCommand({
           TableName,
           Item: { pk: idemKey(key), fingerprint, owner, status: 'pending', lockedUntil: now + lockMs, ttl: Math.ceil(now / 1000) + ttlSeconds },
-          // A pending record whose owner died (lock expired) may be taken over.
-          ConditionExpression: 'attribute_not_exists(pk) OR (#status = :pending AND lockedUntil < :now)',
+          // Taken over: a pending record whose owner died (lock expired), or a charged one with the same body.
+          ConditionExpression:
+            'attribute_not_exists(pk) OR (#status = :pending AND lockedUntil < :now) OR (#status = :charged AND fingerprint = :fingerprint)',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':pending': 'pending', ':now': now },
+          ExpressionAttributeValues: { ':pending': 'pending', ':charged': 'charged', ':now': now, ':fingerprint': fingerprint },
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      if (r.ok) return { state: 'acquired' };
+      if (r.ok) return { state: 'acquired', charged: r.item?.status === 'charged' };
       return (await this.readIdempotent(key)) ?? { state: 'pending', fingerprint };
     },
 
@@ -232,6 +234,7 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
       if (item === undefined) return undefined;
       const fingerprint = String(item.fingerprint);
       if (item.status === 'done' && typeof item.response === 'string') return { state: 'done', fingerprint, response: item.response };
+      if (item.status === 'charged') return { state: 'charged', fingerprint };
       return { state: 'pending', fingerprint };
     },
 
@@ -244,6 +247,19 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
           ConditionExpression: '#owner = :owner',
           ExpressionAttributeNames: { '#status': 'status', '#response': 'response', '#owner': 'owner' },
           ExpressionAttributeValues: { ':done': 'done', ':response': response, ':owner': owner },
+        }),
+      );
+    },
+
+    async chargeIdempotent(key, owner) {
+      await write(
+        new UpdateCommand({
+          TableName,
+          Key: { pk: idemKey(key) },
+          UpdateExpression: 'SET #status = :charged REMOVE lockedUntil',
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#status': 'status', '#owner': 'owner' },
+          ExpressionAttributeValues: { ':charged': 'charged', ':owner': owner },
         }),
       );
     },

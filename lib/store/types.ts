@@ -39,9 +39,11 @@ export type AttemptClaim =
   | { ok: false; reason: 'gone' | 'exhausted' };
 
 export type IdempotencyState =
-  | { state: 'acquired' }
+  /** `charged`: an earlier attempt with this key took the limits and may have reached the phone. */
+  | { state: 'acquired'; charged: boolean }
   | { state: 'done'; fingerprint: string; response: string }
-  | { state: 'pending'; fingerprint: string };
+  | { state: 'pending'; fingerprint: string }
+  | { state: 'charged'; fingerprint: string };
 
 export interface Store {
   takeWindow(counter: WindowCounter): Promise<boolean>;
@@ -68,4 +70,6 @@ export interface Store {
   readIdempotent(key: string): Promise<IdempotencyState | undefined>;
   completeIdempotent(key: string, owner: string, response: string): Promise<void>;
   abandonIdempotent(key: string, owner: string): Promise<void>;
+  /** The attempt failed after the provider may have sent: keep the record, so a retry with the key is not charged again. */
+  chargeIdempotent(key: string, owner: string): Promise<void>;
 }

@@ -189,9 +189,9 @@ describe('the key itself', () => {
 });
 
 describe('failures are not remembered; a retry with the key repeats the same action', () => {
-  // A retry must get past the rate limit: with a cooldown, the first (uncertain) attempt keeps it.
-  // See the report of issue 4 on retrying after 502/504 under SEND_COOLDOWN_SECONDS.
-  beforeAll(() => stack.coldStart({ SEND_COOLDOWN_SECONDS: '0', SEND_LIMIT_PER_IP_PER_HOUR: '1000' }));
+  // With the default 60 s cooldown: an uncertain failure keeps the limits it took, and the retry with
+  // the same key gets past them (it is "charged" already and cannot cost a second SMS).
+  beforeAll(() => stack.coldStart({ SEND_COOLDOWN_SECONDS: '60', SEND_LIMIT_PER_IP_PER_HOUR: '1000' }));
   afterAll(() => stack.coldStart({ SEND_COOLDOWN_SECONDS: '60', SEND_LIMIT_PER_IP_PER_HOUR: String(IP_LIMIT) }));
 
   it('after a 502 the same key is retried and succeeds: the same code, the same provider key', async () => {
@@ -238,6 +238,9 @@ describe('failures are not remembered; a retry with the key repeats the same act
     expectCreated(retried);
     const last = stack.sandbox.calls.at(-1)!;
     expect(stack.sandbox.calls).toHaveLength(4);
+    // The first attempt's cooldown still holds for anything but this key.
+    expect((await send(number, { sourceIp })).status).toBe(429);
+    expect((await send(number, { key: key(), sourceIp })).status).toBe(429);
     expect(last.idempotencyKey).toBe(hung[0]!.idempotencyKey);
     expect(last.otp).toBe(hung[0]!.otp);
     expect((await stack.verify({ otpRequestId: retried.body.otpRequestId, otp: last.otp })).status).toBe(200);
@@ -261,7 +264,19 @@ describe('failures are not remembered; a retry with the key repeats the same act
     expect((await stack.verify({ otpRequestId: retried.body.otpRequestId, otp: delivered })).status).toBe(200);
   });
 
-  it('without a key, a retry after a 504 is a new action: a new code under a new provider key', async () => {
+  it('without a key, a retry after a 504 is a new action: it meets the cooldown the first attempt kept', async () => {
+    const number = phone();
+    const sourceIp = ip();
+    stack.sandbox.failNext({ hang: true }, { hang: true }, { hang: true });
+    expect((await send(number, { sourceIp })).status).toBe(504);
+    const retry = await send(number, { sourceIp });
+    expect(retry.status).toBe(429);
+    expect(Number(retry.headers['retry-after'])).toBeGreaterThan(50);
+    expect(stack.sandbox.calls).toHaveLength(3);
+  });
+
+  it('without a key and without a cooldown, a retry after a 504 is a new code under a new provider key', async () => {
+    stack.coldStart({ SEND_COOLDOWN_SECONDS: '0', SEND_LIMIT_PER_IP_PER_HOUR: '1000' });
     const number = phone();
     const sourceIp = ip();
     stack.sandbox.failNext({ hang: true }, { hang: true }, { hang: true });
@@ -269,5 +284,15 @@ describe('failures are not remembered; a retry with the key repeats the same act
     expectCreated(await send(number, { sourceIp }));
     const [first, , , last] = stack.sandbox.calls;
     expect(last!.idempotencyKey).not.toBe(first!.idempotencyKey);
+    expect(last!.otp).not.toBe(first!.otp);
+  });
+
+  it('a charged key with another body is still a conflict', async () => {
+    stack.coldStart({ SEND_COOLDOWN_SECONDS: '60', SEND_LIMIT_PER_IP_PER_HOUR: '1000' });
+    const sourceIp = ip();
+    const k = key();
+    stack.sandbox.failNext({ status: 503 }, { status: 503 }, { status: 503 });
+    expect((await send(phone(), { key: k, sourceIp })).status).toBe(502);
+    expect((await send(phone(), { key: k, sourceIp })).status).toBe(409);
   });
 });
