@@ -57,7 +57,10 @@ export const errorsMiddleware = (): MiddlewareObj => {
       ...(mapped instanceof UpstreamError ? { kind: mapped.kind, upstreamStatus: mapped.upstreamStatus } : {}),
       ...(mapped instanceof ServiceUnavailable ? { reason: mapped.reason } : {}),
     };
-    if (mapped.statusCode >= 500) {
+    if (mapped instanceof ServiceUnavailable && mapped.reason === 'budget') {
+      // Expected once the day's budget is spent: the alarm on the budget says so, no stack needed.
+      logger.warn('send refused: daily budget spent', fields);
+    } else if (mapped.statusCode >= 500) {
       logger.error('request failed', { ...fields, error: mapped instanceof InternalError ? thrown : (mapped.cause ?? mapped) });
     } else {
       logger.info('request refused', fields);

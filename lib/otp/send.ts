@@ -55,8 +55,9 @@ export interface PreparedSend {
 /**
  * Send, step 1: store the new code (only its keyed hash; it supersedes the number's previous code).
  * The code is stored before it is sent so that whatever reaches the phone can be verified. The
- * rate-limit middleware issues this write in the same DynamoDB round trip as its limit takes and
- * calls `undo` if a limit refuses, so a refused send never kills the code the person already has.
+ * rate-limit middleware makes this write only once every limit is taken (a refused send writes
+ * nothing, so it never kills the code the person already has) and calls `undo` when the provider
+ * certainly sent nothing.
  */
 export const prepareSend = async (deps: Pick<SendDeps, 'config' | 'store' | 'now'>, req: Omit<SendRequest, 'apiKey' | 'deadline'>): Promise<PreparedSend> => {
   const { config, store } = deps;

@@ -60,17 +60,17 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
   ]);
   if (claimed.status === 'rejected' || budget.status === 'rejected') {
     // The attempt stays spent (safe side); a taken failure unit is given back.
-    if (budget.status === 'fulfilled' && budget.value) await store.giveBackWindow(failure).catch(() => undefined);
+    if (budget.status === 'fulfilled' && budget.value !== undefined) await store.giveBackWindow(failure).catch(() => undefined);
     const cause = claimed.status === 'rejected' ? claimed.reason : (budget as PromiseRejectedResult).reason;
     throw cause instanceof ServiceUnavailable ? cause : new ServiceUnavailable('store', undefined, cause);
   }
 
   const claim = claimed.value;
   if (!claim.ok) {
-    if (budget.value) await store.giveBackWindow(failure);
+    if (budget.value !== undefined) await store.giveBackWindow(failure);
     throw claim.reason === 'gone' ? new OtpExpired() : new TooManyAttempts();
   }
-  if (!budget.value) {
+  if (budget.value === undefined) {
     // The number's budget across codes is spent: this code is dead too.
     await store.exhaust(subject, opened.codeId, config.verifyMaxAttempts);
     logger.info('verify refused by rate limit', { rules: [rule.name] });
@@ -78,7 +78,8 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
   }
 
   if (!codeMatches(keys, opened.codeId, req.otp, claim.codeHash)) {
-    const attemptsRemaining = config.verifyMaxAttempts - claim.attempts;
+    // Whichever budget runs out first: the code's, or the number's across codes.
+    const attemptsRemaining = Math.min(config.verifyMaxAttempts - claim.attempts, failure.limit - budget.value);
     logger.info('wrong code', { phone: maskPhone(opened.phone), attemptsRemaining });
     if (attemptsRemaining <= 0) throw new TooManyAttempts();
     throw new InvalidCode(attemptsRemaining);

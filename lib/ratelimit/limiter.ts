@@ -43,7 +43,7 @@ export const takeAll = async <I>(
   const results = await Promise.allSettled(
     planned.map(async ({ rule, grant }): Promise<Refusal | undefined> => {
       if ('window' in grant) {
-        if (await store.takeWindow(grant.window)) return undefined;
+        if ((await store.takeWindow(grant.window)) !== undefined) return undefined;
         const windowEnd = (grant.window.window + 1) * (rule as { windowSeconds: number }).windowSeconds * 1000;
         return { rule: rule.name, retryAfterSeconds: (windowEnd - now) / 1000, refusal: rule.refusal ?? 'rate_limited' };
       }

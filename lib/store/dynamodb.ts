@@ -92,9 +92,10 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
           ConditionExpression: 'attribute_not_exists(n) OR n < :limit',
           ExpressionAttributeNames: { '#ttl': 'ttl' },
           ExpressionAttributeValues: { ':one': 1, ':limit': c.limit, ':ttl': c.expiresAt },
+          ReturnValues: 'UPDATED_NEW',
         }),
       );
-      return r.ok;
+      return r.ok ? Number(r.item?.n) : undefined;
     },
 
     async giveBackWindow(c) {

@@ -46,7 +46,8 @@ export type IdempotencyState =
   | { state: 'charged'; fingerprint: string };
 
 export interface Store {
-  takeWindow(counter: WindowCounter): Promise<boolean>;
+  /** The window's count after this take, or undefined when the window is full. */
+  takeWindow(counter: WindowCounter): Promise<number | undefined>;
   giveBackWindow(counter: WindowCounter): Promise<void>;
   /** Returns the blocking `until` (epoch ms) when refused, if the store could tell. */
   takeInterval(interval: Interval): Promise<{ ok: true } | { ok: false; until: number | undefined }>;

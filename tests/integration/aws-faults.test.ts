@@ -30,7 +30,7 @@ const expectError = (answer: Answer, status: number, code: string): void => {
   for (const text of [MARK, API_KEY, 'Exception', 'DynamoDB', 'Secrets', 'stack', '    at ']) expect(visible).not.toContain(text);
 };
 
-/** Lambda's stderr goes to CloudWatch too: Powertools' ERROR and WARN lines land there (the stack captures stdout only). */
+/** Lambda's stderr goes to CloudWatch too: anything written outside an invocation (the stack captures those) lands here. */
 const stderr: string[] = [];
 const realStderrWrite = process.stderr.write.bind(process.stderr);
 beforeAll(() => {
@@ -205,9 +205,9 @@ describe('DynamoDB unreachable or refusing: fail closed (503, no SMS)', () => {
   it('the logs name the failure as the store being unavailable and hold no secret or number', async () => {
     const number = phone();
     proxy.fail('*', THROTTLED);
-    const before = stderr.length;
+    const before = stack.logs.length;
     expectError(await stack.send({ phoneNumber: number }), 503, 'service_unavailable');
-    const lines = stderr.slice(before).join('').split('\n').filter((l) => l.startsWith('{'));
+    const lines = stack.logs.slice(before).join('').split('\n').filter((l) => l.startsWith('{'));
     const failed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message === 'request failed');
     expect(failed).toMatchObject({ level: 'ERROR', status: 503, code: 'service_unavailable', reason: 'store' });
     for (const secret of [number, API_KEY, stack.signingKey]) expect(lines.join('\n')).not.toContain(secret);

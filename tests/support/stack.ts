@@ -9,7 +9,7 @@ import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
  * stand-in and the StartMessaging sandbox over HTTP. Handlers are loaded in an isolated module
  * registry after the environment is set, as a cold start would read it.
  *
- * Everything the handlers write to stdout (logs, EMF metrics) is captured; `close()` fails the test
+ * Everything the handlers write to stdout and stderr (logs, EMF metrics) is captured; `close()` fails the test
  * if any of it contains the API key, the signing key, a full phone number, a code or a token.
  */
 export const API_KEY = 'sm_test_9f2c4e1a7b';
@@ -147,20 +147,36 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
   };
   coldStart();
 
-  // Capture what the handlers print while they run (Powertools writes through process.stdout).
-  const invoke = async (fn: Handler, event: APIGatewayProxyEventV2, remainingMs?: number): Promise<Answer> => {
-    const write = process.stdout.write.bind(process.stdout);
-    const capture = (chunk: unknown, ...rest: unknown[]) => {
+  // Capture what the handlers print while they run (Powertools writes INFO to stdout, WARN and ERROR to
+  // stderr). One capture for however many invocations overlap: it is installed by the first and removed
+  // by the last, so parallel invocations cannot restore each other's capture in the wrong order.
+  let active = 0;
+  let restore: (() => void) | undefined;
+  const capture = () => {
+    if (active++ > 0) return;
+    const out = process.stdout.write;
+    const err = process.stderr.write;
+    const sink = ((chunk: unknown, ...rest: unknown[]) => {
       logs.push(String(chunk));
-      const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-      cb?.();
+      (rest.find((r) => typeof r === 'function') as (() => void) | undefined)?.();
       return true;
+    }) as typeof process.stdout.write;
+    process.stdout.write = sink;
+    process.stderr.write = sink;
+    restore = () => {
+      process.stdout.write = out;
+      process.stderr.write = err;
     };
-    process.stdout.write = capture as typeof process.stdout.write;
+  };
+  const release = () => {
+    if (--active === 0) restore?.();
+  };
+  const invoke = async (fn: Handler, event: APIGatewayProxyEventV2, remainingMs?: number): Promise<Answer> => {
+    capture();
     try {
       return toAnswer(await fn(event, context(remainingMs)));
     } finally {
-      process.stdout.write = write;
+      release();
     }
   };
 
