@@ -41,6 +41,8 @@ export const responseHeadersMiddleware = (opts: ResponseHeadersOptions): Middlew
     if (!names.some((n) => n.toLowerCase() === 'access-control-allow-origin')) {
       for (const n of names) if (n.toLowerCase().startsWith('access-control-')) delete response.headers[n];
     }
+    // The library writes some headers with no value (Server, X-Powered-By blanked, an empty Reporting-Endpoints).
+    for (const [n, v] of Object.entries(response.headers)) if (v === undefined || v === '') delete response.headers[n];
     response.headers['Content-Type'] = 'application/json';
     response.headers['Cache-Control'] = 'no-store';
   };
