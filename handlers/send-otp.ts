@@ -51,7 +51,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
       input: (r) => ({ phoneNumber: (r.event as Event).body.phoneNumber, sourceIp: (r.event as Event).requestContext?.http?.sourceIp }),
       skip: limitsAlreadyTaken,
       // Store the new code once the limits are taken (undone if the provider certainly sent nothing).
-      alongside: async (r) => {
+      afterTaken: async (r) => {
         const e = r.event as Event;
         const ctx = r.context as SendContext;
         ctx.preparedSend = await prepareSend(

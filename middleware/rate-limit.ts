@@ -15,14 +15,15 @@ import type { SecretsContext } from './secrets';
  * in parallel). A refusal is 429 rate_limited with Retry-After (or 503 for a rule whose refusal
  * is 'unavailable', the shared daily budget); the answer never says which rule refused, the log
  * does (by rule name, never the number).
- * `alongside`: a write the route needs once the limits are taken (send: storing the new code),
- * made right after the takes succeed; the function it resolves to undoes it and runs whenever the
- * takes are given back. A refused send makes no such write, so it leaves no trace. (Not issued in
+ * `afterTaken`: a write the route needs once the limits are taken (send: storing the new code),
+ * made right after the takes succeed (or at once when `skip` says the request is already charged);
+ * the function it resolves to undoes it and runs whenever the takes are given back. A refused send
+ * makes no such write, so it leaves no trace. (Not issued in
  * the same round trip as the takes: in a burst, every refused send's write would replace the code
  * of the send that won, and their undos, landing in any order, can leave a refused send's code
  * current, so the code that was delivered no longer verifies.)
  * onError: when the provider certainly sent nothing (lib/errors providerSentNothing), what was
- * taken is given back (and `alongside` undone), so a failed send does not cost the person their
+ * taken is given back (and `afterTaken` undone), so a failed send does not cost the person their
  * cooldown, budget or pending code.
  */
 export interface RateLimitOptions<I> {
@@ -30,24 +31,24 @@ export interface RateLimitOptions<I> {
   rules: readonly RateLimitRule<I>[];
   /** What the rules' `subject` functions read, from the request. */
   input: (request: Request) => I;
-  alongside?: (request: Request) => Promise<Undo>;
+  afterTaken?: (request: Request) => Promise<Undo>;
   /** Requests already charged (an idempotent retry of a send whose outcome was uncertain) take nothing. */
   skip?: (request: Request) => boolean;
   now?: () => number;
 }
 export type Undo = () => Promise<void>;
 
-const OPTION_KEYS = new Set(['store', 'rules', 'input', 'alongside', 'skip', 'now']);
+const OPTION_KEYS = new Set(['store', 'rules', 'input', 'afterTaken', 'skip', 'now']);
 const TAKEN = Symbol('rate-limit grants');
 type WithGrants = Request & { [TAKEN]?: { grants: Grant[]; undo: Undo | undefined } };
 const undoQuietly = async (undo: Undo | undefined): Promise<void> => {
   // Best effort, like a give-back: if it fails the newer code simply stays current.
-  await undo?.().catch((error: unknown) => logger.warn('could not undo the write made alongside the rate limit', { error }));
+  await undo?.().catch((error: unknown) => logger.warn('could not undo the write made after the rate limit', { error }));
 };
 
 export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj => {
   for (const key of Object.keys(opts)) if (!OPTION_KEYS.has(key)) throw new TypeError(`rateLimitMiddleware: unknown option "${key}"`);
-  const { store, rules, input, alongside, skip } = opts;
+  const { store, rules, input, afterTaken, skip } = opts;
   const now = opts.now ?? Date.now;
   if (typeof store?.takeWindow !== 'function') throw new TypeError('rateLimitMiddleware: store is required');
   const names = new Set<string>();
@@ -67,7 +68,7 @@ export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj
     if (outcome.ok) {
       let undo: Undo | undefined;
       try {
-        undo = await alongside?.(request);
+        undo = await afterTaken?.(request);
       } catch (error) {
         await giveBack(store, outcome.grants);
         throw error;

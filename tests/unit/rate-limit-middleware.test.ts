@@ -245,9 +245,9 @@ describe('onError: give-back when the provider certainly sent nothing', () => {
   });
 });
 
-describe('alongside: the write a route makes once the limits are taken', () => {
-  const withAlongside = (rules: RateLimitRule[], alongside: () => Promise<() => Promise<void>>, on: Store = store) =>
-    rateLimitMiddleware<RateLimitSubjectInput>({ store: on, rules, input, alongside, now: () => H });
+describe('afterTaken: the write a route makes once the limits are taken', () => {
+  const withAlongside = (rules: RateLimitRule[], afterTaken: () => Promise<() => Promise<void>>, on: Store = store) =>
+    rateLimitMiddleware<RateLimitSubjectInput>({ store: on, rules, input, afterTaken, now: () => H });
 
   it('is made only when every limit is taken: a refused request writes nothing and has nothing to undo', async () => {
     const undo = jest.fn(async () => undefined);
@@ -272,11 +272,11 @@ describe('alongside: the write a route makes once the limits are taken', () => {
       },
     };
     const mw = withAlongside([window('phone-hour', 1), window('phone-day', 1, 86_400)], async () => {
-      order.push('alongside');
+      order.push('afterTaken');
       return async () => undefined;
     }, watched);
     await before(mw);
-    expect(order).toEqual(['take:start', 'take:start', 'take:end', 'take:end', 'alongside']);
+    expect(order).toEqual(['take:start', 'take:start', 'take:end', 'take:end', 'afterTaken']);
   });
 
   it('is undone with the give-back after a provider failure that sent nothing, not after one that may have sent', async () => {
