@@ -2,8 +2,10 @@
  * Checkout phone verification: POST /auth/send-otp, then POST /auth/verify-otp (see API.md).
  * Plain script, no dependencies, no inline code: works under a strict Content-Security-Policy.
  *
- * API base URL: same origin, unless `?api=https://…` is in the page URL, or a `data-api-base`
- * attribute is on the <script> tag, on #otp-checkout or on <html>.
+ * API base URL: same origin, unless a `data-api-base` attribute is on the <script> tag, on
+ * #otp-checkout or on <html>; or, only while the page itself is served from this machine
+ * (localhost, 127.0.0.1), `?api=https://…` in the page URL. A hosted copy never takes the API from
+ * its URL: a link could otherwise point it at someone else's server to collect numbers and codes.
  * On success the page fires `otp-verified` (bubbling CustomEvent on #otp-checkout) whose detail is
  * { phoneNumber, token, tokenExpiresAt }; the token itself is never shown or stored.
  */
@@ -39,7 +41,8 @@
   /* ---------------------------------------------------------------- API base */
 
   function configuredBase() {
-    var fromQuery = new URLSearchParams(window.location.search).get('api');
+    var loopback = /^(localhost|127\.0\.0\.1|\[::1\])$/.test(window.location.hostname);
+    var fromQuery = loopback ? new URLSearchParams(window.location.search).get('api') : null;
     var fromAttr =
       (script && script.getAttribute('data-api-base')) ||
       (root && root.getAttribute('data-api-base')) ||

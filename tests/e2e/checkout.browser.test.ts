@@ -329,6 +329,15 @@ describe('checkout page against a scripted API', () => {
     await byAttribute.waitForSelector('#verify-form', { state: 'visible' });
     expect(api2.calls[0]!.url).toBe(`${apiOrigin}/v1/auth/send-otp`);
 
+    // A hosted copy (not on this machine) ignores ?api=: a link cannot point it at someone else's server.
+    const hosted = await newPage();
+    const shop = 'https://shop.example';
+    const api4 = await mockCheckout(hosted, { pageOrigin: shop });
+    await openPage(hosted, `${shop}/?api=${encodeURIComponent('https://evil.example')}`);
+    await sendFor(hosted);
+    await hosted.waitForSelector('#verify-form', { state: 'visible' });
+    expect(api4.calls[0]!.url).toBe(`${shop}/auth/send-otp`);
+
     const bad = await newPage();
     const api3 = await mockCheckout(bad);
     await openPage(bad, `${MOCK_ORIGIN}/?api=${encodeURIComponent('javascript:alert(1)')}`);

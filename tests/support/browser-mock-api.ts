@@ -48,19 +48,22 @@ export interface ServeOptions {
   csp?: string;
   /** Rewrite index.html before serving (e.g. add data-api-base). */
   html?: (html: string) => string;
-  /** Where the API lives (default: MOCK_ORIGIN, i.e. same origin). */
+  /** Where the page is served from (default: MOCK_ORIGIN, a loopback origin). */
+  pageOrigin?: string;
+  /** Where the API lives (default: the page's origin). */
   apiOrigin?: string;
 }
 
 export const mockCheckout = async (page: Page, opts: ServeOptions = {}): Promise<MockApi> => {
   const calls: ApiCall[] = [];
   const queues: Record<ApiCall['route'], MockReply[]> = { 'send-otp': [], 'verify-otp': [] };
-  const apiOrigin = opts.apiOrigin ?? MOCK_ORIGIN;
+  const pageOrigin = opts.pageOrigin ?? MOCK_ORIGIN;
+  const apiOrigin = opts.apiOrigin ?? pageOrigin;
   const corsHeaders: Record<string, string> =
-    apiOrigin === MOCK_ORIGIN
+    apiOrigin === pageOrigin
       ? {}
       : {
-          'Access-Control-Allow-Origin': MOCK_ORIGIN,
+          'Access-Control-Allow-Origin': pageOrigin,
           'Access-Control-Allow-Headers': 'content-type, idempotency-key',
           'Access-Control-Allow-Methods': 'POST, OPTIONS',
           'Access-Control-Expose-Headers': 'Retry-After',
@@ -108,15 +111,15 @@ export const mockCheckout = async (page: Page, opts: ServeOptions = {}): Promise
     const url = new URL(route.request().url());
     const m = /\/auth\/(send-otp|verify-otp)$/.exec(url.pathname);
     if (m && url.origin === new URL(apiOrigin).origin) return serveApi(route, m[1] as ApiCall['route']);
-    if (url.origin === MOCK_ORIGIN && route.request().method() === 'GET') return serveStatic(route, url.pathname);
+    if (url.origin === pageOrigin && route.request().method() === 'GET') return serveStatic(route, url.pathname);
     return route.fulfill({ status: 404, contentType: 'text/plain', body: 'not found' });
   };
 
-  await page.route(`${MOCK_ORIGIN}/**`, handler);
-  if (apiOrigin !== MOCK_ORIGIN) await page.route(`${new URL(apiOrigin).origin}/**`, handler);
+  await page.route(`${pageOrigin}/**`, handler);
+  if (apiOrigin !== pageOrigin) await page.route(`${new URL(apiOrigin).origin}/**`, handler);
   // Anything else would be an external resource: refuse it loudly.
   await page.route(
-    (url) => url.origin !== MOCK_ORIGIN && url.origin !== new URL(apiOrigin).origin && url.protocol.startsWith('http'),
+    (url) => url.origin !== pageOrigin && url.origin !== new URL(apiOrigin).origin && url.protocol.startsWith('http'),
     (route) => route.abort('blockedbyclient'),
   );
 
