@@ -7,9 +7,8 @@
  * where TTL deletion is lazy).
  */
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
-import { dummyAwsEnv, LOCALHOST } from './env';
+import { dummyAwsEnv, listenOnLoopback, LOCALHOST } from './env';
 
 /**
  * The table's key schema, the one copy the local tooling uses. serverless.yml's `OtpTable` must say the same;
@@ -34,14 +33,7 @@ const dynalite = require('dynalite') as DynaliteFactory;
 export const startLocalDynamo = async (opts: { port?: number } = {}): Promise<LocalDynamo> => {
   // Zero delays: a table is ACTIVE as soon as it is created, so a start does not wait half a second per table.
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, LOCALHOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, opts.port);
   let closing: Promise<void> | undefined;
   return {
     endpoint: `http://${LOCALHOST}:${port}`,

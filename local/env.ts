@@ -80,6 +80,16 @@ export const waitForPort = async (
   throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
 };
 
+/** Listens on 127.0.0.1 (port 0: any free one) and resolves with the port; a failure to bind rejects. */
+export const listenOnLoopback = (server: Server, port = 0): Promise<number> =>
+  new Promise<number>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, LOCALHOST, () => {
+      server.off('error', reject);
+      resolveListen((server.address() as AddressInfo).port);
+    });
+  });
+
 /** `+919876543210` → `+91******3210`, the way the service masks numbers in logs. */
 export const maskPhone = (phone: string): string =>
   phone.length <= 7 ? '***' : `${phone.slice(0, 3)}${'*'.repeat(phone.length - 7)}${phone.slice(-4)}`;

@@ -7,8 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { LOCALHOST, maskPhone } from './env';
+import type { Socket } from 'node:net';
+import { listenOnLoopback, LOCALHOST, maskPhone } from './env';
 
 export interface SandboxCall {
   phoneNumber: string;
@@ -186,14 +186,7 @@ export const startSandboxProvider = async (
     socket.on('close', () => sockets.delete(socket));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, LOCALHOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, opts.port);
 
   let closing: Promise<void> | undefined;
   return {

@@ -8,8 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { LOCALHOST } from './env';
+import { listenOnLoopback, LOCALHOST } from './env';
 
 export interface SecretsStandIn {
   endpoint: string;
@@ -114,14 +113,7 @@ export const startSecretsStandIn = async (opts: { secrets: Record<string, string
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, LOCALHOST, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server, opts.port);
 
   let closing: Promise<void> | undefined;
   return {

@@ -13,23 +13,9 @@ import responsesSchema from '../schemas/responses.json';
 import sendOtpSchema from '../schemas/send-otp.json';
 import verifyOtpSchema from '../schemas/verify-otp.json';
 
-type Json = Record<string, unknown>;
+import type { ErrorCode } from '../lib/errors';
 
-type ErrorCode =
-  | 'invalid_request'
-  | 'invalid_phone_number'
-  | 'country_not_allowed'
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'idempotency_conflict'
-  | 'rate_limited'
-  | 'invalid_code'
-  | 'too_many_attempts'
-  | 'otp_expired'
-  | 'upstream_error'
-  | 'service_unavailable'
-  | 'upstream_timeout'
-  | 'internal_error';
+type Json = Record<string, unknown>;
 
 /** API.md, "Errors": status of every code, a sample message and the extra body fields it carries. */
 const ERRORS: Record<ErrorCode, { status: number; summary: string; example: Json }> = {

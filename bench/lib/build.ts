@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { build, type BuildOptions, type Metafile } from 'esbuild';
-import { loadServerlessYaml } from './yaml';
+import { loadCfnYaml as loadServerlessYaml } from '../../local/serverless-yaml';
 
 /** Keys serverless-esbuild consumes itself and deletes before calling esbuild (dist/bundle.js). */
 const PLUGIN_ONLY_KEYS = [

@@ -13,7 +13,7 @@ import {
 import { createTable, OTP_TABLE_SCHEMA, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { isListening } from '../../local/env';
 import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
-import { loadCfnYaml } from '../support/local-yaml';
+import { loadCfnYaml } from '../../local/serverless-yaml';
 
 const creds = { accessKeyId: 'test', secretAccessKey: 'test' };
 const region = 'ap-south-1';

@@ -3,6 +3,7 @@
  * API.md, with bodies taken verbatim from schemas/*.json (one source of truth), and exactly the routes
  * that serverless.yml deploys.
  */
+import { loadCfnYaml } from '../../local/serverless-yaml';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,30 +57,8 @@ const ERROR_TABLE: ReadonlyArray<[number, string]> = apiMdPresent
 
 /* ------------------------------------------------------------------ serverless.yml, CloudFormation tags tolerated */
 
-interface JsYaml {
-  Type: new (tag: string, opts: { kind: 'scalar' | 'sequence' | 'mapping'; construct: (data: unknown) => unknown }) => unknown;
-  Schema: { create?: (base: unknown, types: unknown[]) => unknown };
-  DEFAULT_SAFE_SCHEMA?: unknown;
-  DEFAULT_SCHEMA: { extend?: (types: unknown[]) => unknown };
-  load: (src: string, opts?: { schema?: unknown }) => unknown;
-}
-// js-yaml ships no types here; require keeps strict TS happy without @types/js-yaml.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const yaml = require('js-yaml') as JsYaml;
-
-const CFN_TAGS = ['Ref', 'GetAtt', 'Sub', 'Join', 'Select', 'Split', 'If', 'Equals', 'Not', 'And', 'Or', 'FindInMap', 'ImportValue', 'Base64', 'Cidr', 'GetAZs', 'Condition'];
-const cfnSchema = (): unknown => {
-  const types = CFN_TAGS.flatMap((name) =>
-    (['scalar', 'sequence', 'mapping'] as const).map(
-      (kind) => new yaml.Type(`!${name}`, { kind, construct: (data: unknown) => ({ [`Fn::${name}`]: data }) }),
-    ),
-  );
-  if (typeof yaml.DEFAULT_SCHEMA.extend === 'function') return yaml.DEFAULT_SCHEMA.extend(types); // js-yaml 4
-  return yaml.Schema.create!(yaml.DEFAULT_SAFE_SCHEMA, types); // js-yaml 3
-};
-
 const serverlessRoutes = (): string[] => {
-  const doc = yaml.load(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { schema: cfnSchema() }) as Json;
+  const doc = loadCfnYaml(join(ROOT, 'serverless.yml')) as Json;
   const routes: string[] = [];
   for (const fn of Object.values((doc.functions ?? {}) as Record<string, Json>)) {
     for (const event of (fn.events ?? []) as Json[]) {

@@ -15,7 +15,7 @@ interface JsYaml {
   Schema?: { create(types: unknown[]): unknown };
   DEFAULT_SCHEMA?: { extend?: (types: unknown[]) => unknown };
 }
-// js-yaml ships no types here.
+// js-yaml (a devDependency) ships no types; this is the one place that loads it.
 const yaml = require('js-yaml') as JsYaml;
 
 const CFN_TAGS = ['Ref', 'Condition', 'GetAtt', 'GetAZs', 'ImportValue', 'Sub', 'Join', 'Select', 'Split',
@@ -36,4 +36,5 @@ const cfnTypes = CFN_TAGS.flatMap((name) => {
 const schema =
   typeof yaml.DEFAULT_SCHEMA?.extend === 'function' ? yaml.DEFAULT_SCHEMA.extend(cfnTypes) : yaml.Schema!.create(cfnTypes);
 
+/** Used by the tests (serverless.yml against the code) and by the benchmark (its esbuild options). */
 export const loadCfnYaml = (path: string): unknown => yaml.load(readFileSync(path, 'utf8'), { schema });
