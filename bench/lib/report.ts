@@ -404,7 +404,7 @@ export const renderMarkdown = (r: Results): string => {
     '- **Provider.** Both sides call the local sandbox (local/sandbox-provider.ts) with the real global `fetch`. A wrapper around `fetch` times each exchange, body included, and that time (and its CPU time) is subtracted per invocation; the "provider included" columns show the totals.',
     '- **Interleaving.** Cold and first-invocation children run baseline, sendOtp and verifyOtp in rotated order, one triple per round; the warm loop runs the five kinds in rotated order each round. Ratios and differences are taken within a round, then summarised (nearest-rank percentiles; nothing is discarded but the warm-up).',
     "- **Logs.** Our handlers write their JSON log lines and EMF metrics to stdout as in Lambda; the children's stdout is /dev/null, so the write is paid and the output dropped. The baseline logs nothing.",
-    "- **Not measured:** network latency to DynamoDB, Secrets Manager and the provider (all answered locally), Lambda's own runtime bootstrap, arm64 (the run uses this machine's CPU), and `NODE_OPTIONS=--enable-source-maps` from serverless.yml (the production bundles carry no source map).",
+    "- **Not measured:** network latency to DynamoDB, Secrets Manager and the provider (all answered locally), Lambda's own runtime bootstrap and arm64 (the run uses this machine's CPU).",
     '',
     '## Rerun',
     '',
