@@ -1,6 +1,8 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
+  // Powertools keeps its invocation store on globalThis by design; each handler load shares it.
+  testEnvironmentOptions: { globalsCleanup: 'off' },
   roots: ['<rootDir>/tests'],
   testMatch: ['**/*.test.ts'],
   transform: {
