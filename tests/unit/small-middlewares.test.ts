@@ -92,7 +92,7 @@ describe('idempotencyMiddleware', () => {
   };
   const event = (key: string | undefined, phoneNumber = '+919876543210') => ({ headers: key ? { 'idempotency-key': key } : {}, body: { phoneNumber } });
   const build = (store: Store) =>
-    idempotencyMiddleware({ store, scope: 'send-otp', fingerprint: (r) => (r.event as { body: { phoneNumber: string } }).body.phoneNumber, pollMs: 1, maxWaitMs: 50, sleep: () => Promise.resolve() });
+    idempotencyMiddleware({ store, scope: 'send-otp', fingerprint: (r) => (r.event as unknown as { body: { phoneNumber: string } }).body.phoneNumber, pollMs: 1, maxWaitMs: 50, sleep: () => Promise.resolve() });
 
   it('does nothing, and calls no store, without the header', async () => {
     const m = memoryStore();
