@@ -21,17 +21,7 @@ import { startStack, type Answer, type Stack } from '../support/stack';
  * DynamoDB, a few ms away), and the request fails closed. The handlers' client is built exactly as in
  * production except for that timeout, so the storms measure the limits, not the machine's load.
  */
-jest.mock('@aws-sdk/client-dynamodb', () => {
-  const actual = jest.requireActual<typeof import('@aws-sdk/client-dynamodb')>('@aws-sdk/client-dynamodb');
-  class PatientDynamoDBClient extends actual.DynamoDBClient {
-    constructor(...[config]: ConstructorParameters<typeof actual.DynamoDBClient>) {
-      const handler = config?.requestHandler;
-      const patient = handler !== undefined && typeof handler === 'object' && 'requestTimeout' in handler ? { ...handler, requestTimeout: 15_000 } : handler;
-      super({ ...config, requestHandler: patient });
-    }
-  }
-  return { ...actual, DynamoDBClient: PatientDynamoDBClient };
-});
+jest.mock('@aws-sdk/client-dynamodb', () => jest.requireActual('../support/patient-dynamodb').patientModule());
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;

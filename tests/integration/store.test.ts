@@ -1,26 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
+import { useDynalite } from '../support/dynalite';
 import { createDynamoStore } from '../../lib/store/dynamodb';
 import type { Store } from '../../lib/store/types';
 
 /** The DynamoDB adapter against a real local DynamoDB (dynalite): conditions, not mocks. */
-let dynamo: LocalDynamo;
+const db = useDynalite('store');
 let store: Store;
-let n = 0;
-
-beforeAll(async () => {
-  dynamo = await startLocalDynamo();
-});
-afterAll(async () => {
-  await dynamo.close();
-});
-beforeEach(async () => {
-  const table = `store-${++n}`;
-  await createTable(dynamo.endpoint, table);
-  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint }));
-  store = createDynamoStore({ table, client });
-});
+beforeEach(() => ({ store } = db));
 
 const T0 = 1_800_000_000_000;
 

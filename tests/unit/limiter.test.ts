@@ -4,7 +4,6 @@
  * millisecond, give-back of what a refused request took, exactness under parallel takes, failing closed.
  * Subjects are used raw here (identity pseudonymiser) so the items can be read back by key.
  */
-import { randomBytes } from 'node:crypto';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ServiceUnavailable } from '../../lib/errors';
@@ -12,7 +11,7 @@ import { giveBack, takeAll, type TakeOutcome } from '../../lib/ratelimit/limiter
 import type { RateLimitRule } from '../../lib/ratelimit/rules';
 import { createDynamoStore } from '../../lib/store/dynamodb';
 import type { Store } from '../../lib/store/types';
-import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
+import { useDynalite } from '../support/dynalite';
 
 type In = { phone: string; ip?: string };
 const identity = (s: string) => s;
@@ -20,26 +19,11 @@ const HOUR_MS = 3_600_000;
 /** 2030-01-01T10:00:00Z: the start of an hour (and 10 h into a day). */
 const H = Date.UTC(2030, 0, 1, 10);
 
-let dynamo: LocalDynamo;
+const db = useDynalite('limiter');
 let client: DynamoDBDocumentClient;
 let table: string;
 let store: Store;
-
-beforeAll(async () => {
-  dynamo = await startLocalDynamo();
-  client = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'ap-south-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
-  );
-});
-afterAll(async () => {
-  client.destroy();
-  await dynamo.close();
-});
-beforeEach(async () => {
-  table = `limiter-${randomBytes(4).toString('hex')}`;
-  await createTable(dynamo.endpoint, table);
-  store = createDynamoStore({ table, client });
-});
+beforeEach(() => ({ client, table, store } = db));
 
 const item = async (pk: string) => (await client.send(new GetCommand({ TableName: table, Key: { pk }, ConsistentRead: true }))).Item;
 const count = async (rule: string, windowSeconds: number, now: number, subject: string) =>

@@ -4,8 +4,6 @@
  * wait, no rule named), the log line (rule named, number never), and the give-back after a provider failure
  * that certainly sent nothing.
  */
-import { randomBytes } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { MiddlewareObj, Request } from '@middy/core';
 import { loadConfig } from '../../lib/config';
@@ -13,9 +11,8 @@ import { ProviderRateLimited, RateLimited, ServiceUnavailable, UpstreamError, Up
 import { logger } from '../../lib/log';
 import { keysFor, pseudonym } from '../../lib/otp/keys';
 import { sendRules, type RateLimitRule, type RateLimitSubjectInput } from '../../lib/ratelimit/rules';
-import { createDynamoStore } from '../../lib/store/dynamodb';
 import type { Store } from '../../lib/store/types';
-import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
+import { useDynalite } from '../support/dynalite';
 import { rateLimitMiddleware } from '../../middleware/rate-limit';
 
 const SECRET = 'unit-test-signing-secret-0123456789';
@@ -24,26 +21,11 @@ const IP = '198.51.100.23';
 /** 2030-01-01T10:00:00Z */
 const H = Date.UTC(2030, 0, 1, 10);
 
-let dynamo: LocalDynamo;
+const db = useDynalite('mw');
 let client: DynamoDBDocumentClient;
 let table: string;
 let store: Store;
-
-beforeAll(async () => {
-  dynamo = await startLocalDynamo();
-  client = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'ap-south-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
-  );
-});
-afterAll(async () => {
-  client.destroy();
-  await dynamo.close();
-});
-beforeEach(async () => {
-  table = `mw-${randomBytes(4).toString('hex')}`;
-  await createTable(dynamo.endpoint, table);
-  store = createDynamoStore({ table, client });
-});
+beforeEach(() => ({ client, table, store } = db));
 afterEach(() => jest.restoreAllMocks());
 
 type Body = { phoneNumber: string; ip?: string };
