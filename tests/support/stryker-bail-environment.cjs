@@ -1,0 +1,31 @@
+// A jest test environment for mutation runs only (jest.stryker.config.cjs): once a test fails while
+// Stryker has a mutant active, every later test of that mutant's run is skipped, in this file and in
+// every following one (Stryker runs jest in band, in one process). One failing test is all Stryker
+// needs to call a mutant killed, and @stryker-mutator/jest-runner forces `bail: false`, so without
+// this a mutant that breaks something early still runs every related test (30–100 s for the
+// integration suites). Outside a mutant run (plain jest, Stryker's dry run) it changes nothing.
+const { TestEnvironment } = require('jest-environment-node');
+
+const ACTIVE_MUTANT = '__STRYKER_ACTIVE_MUTANT__';
+// Process-wide, not module-wide: survives however jest loads this file for each test file.
+const STATE = Symbol.for('otp-service.stryker-bail');
+const state = (globalThis[STATE] ??= { failedMutant: undefined, skipped: 0 });
+
+const activeMutant = () => process.env[ACTIVE_MUTANT];
+const alreadyKilled = () => activeMutant() !== undefined && state.failedMutant === activeMutant();
+
+class StrykerBailEnvironment extends TestEnvironment {
+  async handleTestEvent(event, eventState) {
+    if (event.name === 'run_start' && alreadyKilled()) {
+      // A skipped root block runs no beforeAll/afterAll either: no dynalite started for nothing.
+      eventState.rootDescribeBlock.mode = 'skip';
+      state.skipped += 1;
+    } else if (event.name === 'test_start' && alreadyKilled()) {
+      event.test.mode = 'skip';
+    } else if (event.name === 'test_done' && event.test.errors.length > 0 && activeMutant() !== undefined) {
+      state.failedMutant = activeMutant();
+    }
+  }
+}
+
+module.exports = StrykerBailEnvironment;
