@@ -58,7 +58,7 @@ const sendMany = async (n: number, withKey: boolean, batch = 10): Promise<string
  */
 const chiSquare = (digits: string[]): number => {
   const counts = new Array<number>(10).fill(0);
-  for (const d of digits) counts[Number(d)] += 1;
+  for (const d of digits) counts[Number(d)] = (counts[Number(d)] ?? 0) + 1;
   const expected = digits.length / 10;
   return counts.reduce((sum, c) => sum + (c - expected) ** 2 / expected, 0);
 };
