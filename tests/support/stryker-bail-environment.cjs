@@ -9,21 +9,37 @@ const { TestEnvironment } = require('jest-environment-node');
 const ACTIVE_MUTANT = '__STRYKER_ACTIVE_MUTANT__';
 // Process-wide, not module-wide: survives however jest loads this file for each test file.
 const STATE = Symbol.for('otp-service.stryker-bail');
-const state = (globalThis[STATE] ??= { failedMutant: undefined, skipped: 0 });
+const state = (globalThis[STATE] ??= { failedMutant: undefined });
 
 const activeMutant = () => process.env[ACTIVE_MUTANT];
 const alreadyKilled = () => activeMutant() !== undefined && state.failedMutant === activeMutant();
 
+/**
+ * Marks every describe block and test not yet run as skipped. jest-circus decides skipping per block
+ * when it reaches it, so every level must be marked (a skipped parent alone would still run a nested
+ * block's beforeAll). A block whose tests are all skipped runs none of its hooks: no stack is started
+ * for nothing. A block already running keeps its afterAll (its cleanup still happens).
+ */
+const skipAll = (block) => {
+  block.mode = 'skip';
+  for (const child of block.children ?? []) {
+    if (child.type === 'describeBlock') skipAll(child);
+    else child.mode = 'skip';
+  }
+};
+
 class StrykerBailEnvironment extends TestEnvironment {
   async handleTestEvent(event, eventState) {
     if (event.name === 'run_start' && alreadyKilled()) {
-      // A skipped root block runs no beforeAll/afterAll either: no dynalite started for nothing.
-      eventState.rootDescribeBlock.mode = 'skip';
-      state.skipped += 1;
+      skipAll(eventState.rootDescribeBlock);
     } else if (event.name === 'test_start' && alreadyKilled()) {
       event.test.mode = 'skip';
     } else if (event.name === 'test_done' && event.test.errors.length > 0 && activeMutant() !== undefined) {
       state.failedMutant = activeMutant();
+      for (const child of eventState.rootDescribeBlock.children) {
+        if (child.type === 'describeBlock') skipAll(child);
+        else if (child !== event.test) child.mode = 'skip';
+      }
     }
   }
 }
