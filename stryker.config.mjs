@@ -25,7 +25,9 @@ export default {
   ignoreStatic: true,
   // The machine is shared: one jest process (the tests themselves start dynalite and HTTP stand-ins).
   concurrency: Number(process.env.MUTATE_CONCURRENCY ?? 1),
-  timeoutMS: 15000,
+  timeoutMS: 10000,
+  // The initial run of every related test takes 5+ minutes on a loaded machine (Stryker's default limit: 5).
+  dryRunTimeoutMinutes: 40,
   reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
   htmlReporter: { fileName: `reports/mutation/${name}.html` },
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
