@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { freePort, isListening } from '../../local/env';
-import { verifyOtpToken } from '../../lib/otp/token';
+import { jwksFromUrl, verifyOtpToken } from '../../lib/otp/token-verifier';
 import {
   groupMembers,
   killGroups,
@@ -88,15 +88,18 @@ describe('npm start (local/start.ts through tsx, as the npm script runs it)', ()
 
   afterAll(() => killGroups(s?.app.pid, s?.offlinePid));
 
-  it('names every local piece, all on 127.0.0.1, and never prints the signing key', async () => {
+  it('names every local piece, all on 127.0.0.1, and never prints a key', async () => {
     const out = s.app.output();
     expect(out).toMatch(/DynamoDB\s+http:\/\/127\.0\.0\.1:\d+ \(dynalite/);
     expect(out).toMatch(/Secrets Manager\s+http:\/\/127\.0\.0\.1:\d+ \(stand-in/);
     expect(out).toMatch(/StartMessaging\s+http:\/\/127\.0\.0\.1:\d+ \(sandbox, API key sm_test_local/);
     expect(out).toMatch(/export AWS_ENDPOINT_URL_DYNAMODB=http:\/\/127\.0\.0\.1:\d+/);
-    const signingKey = await getSecret(s.secretsEndpoint, 'otp/signing-key');
-    expect(signingKey).toMatch(/^[\w-]{43}$/);
-    expect(out).not.toContain(signingKey);
+    const hashKey = await getSecret(s.secretsEndpoint, 'otp/hash-key');
+    expect(Buffer.from(hashKey, 'base64')).toHaveLength(32);
+    expect(out).not.toContain(hashKey);
+    const tokenKey = JSON.parse(await getSecret(s.secretsEndpoint, 'otp/token-key')) as { current: { d: string; kid: string } };
+    expect(out).not.toContain(tokenKey.current.d);
+    expect(out).toContain(`GET ${s.url}/.well-known/jwks.json`);
   });
 
   it('sends, prints the code the way a person reads it, and verifies it into a signed token', async () => {
@@ -116,9 +119,15 @@ describe('npm start (local/start.ts through tsx, as the npm script runs it)', ()
     expect(body.verified).toBe(true);
 
     const payload = JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-    expect(payload).toMatchObject({ sub: PHONE, jti: otpRequestId, iss: expect.any(String) });
-    // The checkout side: the same key (here, straight from the secrets stand-in) verifies it offline.
-    const claims = await verifyOtpToken(body.token, await getSecret(s.secretsEndpoint, 'otp/signing-key'));
+    expect(payload).toMatchObject({ sub: PHONE, jti: otpRequestId, iss: 'otp-service', aud: 'checkout' });
+    // The checkout side: only the published public keys.
+    const jwks = await fetch(`${s.url}/.well-known/jwks.json`);
+    expect(jwks.status).toBe(200);
+    expect(jwks.headers.get('cache-control')).toBe('public, max-age=300');
+    const doc = (await jwks.json()) as { keys: Record<string, unknown>[] };
+    expect(doc.keys).toHaveLength(1);
+    expect(doc.keys[0]).not.toHaveProperty('d');
+    const claims = await verifyOtpToken(body.token, jwksFromUrl(`${s.url}/.well-known/jwks.json`), { issuer: 'otp-service', audience: 'checkout' });
     expect(claims.sub).toBe(PHONE);
 
     // A used code does not verify twice.
