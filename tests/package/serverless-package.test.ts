@@ -316,7 +316,7 @@ describe.each([
     const t = view();
     const groups = resourcesOfType(t, 'AWS::Logs::LogGroup').map(([, r]) => props<{ LogGroupName: string; RetentionInDays: number }>(r));
     expect(groups.map((g) => g.LogGroupName).sort()).toEqual(
-      [`/aws/http-api/otp-service-${stage}`, `/aws/lambda/otp-service-${stage}-sendOtp`, `/aws/lambda/otp-service-${stage}-verifyOtp`].sort(),
+      [`/aws/http-api/otp-service-${stage}`, ...FUNCTION_NAMES.map((name) => `/aws/lambda/otp-service-${stage}-${name}`)].sort(),
     );
     for (const g of groups) expect(g.RetentionInDays).toBe(stage === 'prod' ? 30 : 7);
     expect(resourcesOfType(t, 'AWS::Lambda::Alias')).toHaveLength(0);
@@ -620,6 +620,14 @@ describe('the packaged prod bundles, run against the local stand-ins', () => {
     expect(emitted(sent.stdout, 'ProviderLatency')).toHaveLength(1);
     expect(emitted(verified.stdout, 'OtpVerified')).toEqual([{ namespace, dimensions: [['service']], service: 'otp-service' }]);
     expect(emitted(verified.stdout, 'VerifyLatency')).toHaveLength(1);
+
+    // The jwks bundle publishes the token key's public half, cacheable, and writes no empty-metrics warning.
+    const jwks = await runBundle(files.jwks, join(REPO_ROOT, 'events', 'jwks.json'), `otp-service-prod-jwks`, 6, envFor('jwks'));
+    expect(jwks.result.statusCode).toBe(200);
+    expect((jwks.result as { headers?: Record<string, string> }).headers?.['Cache-Control']).toBe('public, max-age=300');
+    const doc = JSON.parse(jwks.result.body) as { keys: Record<string, unknown>[] };
+    expect(doc.keys.map((k) => Object.keys(k).sort())).toEqual([['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']]);
+    expect(jwks.stdout).not.toContain('No application metrics');
   });
 });
 
