@@ -11,6 +11,17 @@ const ACTIVE_MUTANT = '__STRYKER_ACTIVE_MUTANT__';
 const STATE = Symbol.for('otp-service.stryker-bail');
 const state = (globalThis[STATE] ??= { failedMutant: undefined });
 
+// Tests left out of mutation runs (skipped in the initial run, so no mutant is ever given them): the
+// 30-request storms of tests/integration/rate-limit.test.ts fail closed (503) when the machine is loaded far
+// beyond its cores, as it is with Stryker's instrumented code running next to other work. The limits they
+// check are also pinned by tests/unit/limiter.test.ts and the rate-limit property tests.
+const LEFT_OUT = new RegExp(process.env.MUTATE_SKIP_TESTS ?? '^a storm of 30 parallel sends');
+const fullName = (test) => {
+  const names = [];
+  for (let block = test; block !== undefined && block.parent !== undefined; block = block.parent) names.unshift(block.name);
+  return names.join(' ');
+};
+
 const activeMutant = () => process.env[ACTIVE_MUTANT];
 const alreadyKilled = () => activeMutant() !== undefined && state.failedMutant === activeMutant();
 
@@ -43,7 +54,7 @@ class StrykerBailEnvironment extends TestEnvironment {
   async handleTestEvent(event, eventState) {
     if (event.name === 'run_start' && alreadyKilled()) {
       skipAll(eventState.rootDescribeBlock);
-    } else if (event.name === 'test_start' && alreadyKilled()) {
+    } else if (event.name === 'test_start' && (alreadyKilled() || LEFT_OUT.test(fullName(event.test)))) {
       event.test.mode = 'skip';
     } else if (event.name === 'test_done' && event.test.errors.length > 0 && activeMutant() !== undefined) {
       state.failedMutant = activeMutant();
