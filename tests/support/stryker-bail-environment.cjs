@@ -25,6 +25,21 @@ const fullName = (test) => {
 const activeMutant = () => process.env[ACTIVE_MUTANT];
 const alreadyKilled = () => activeMutant() !== undefined && state.failedMutant === activeMutant();
 
+// After a mutant's first failure the rest of its run is skipped, so a failed test's requests still in
+// flight can meet a stand-in that afterAll has already closed (dynalite: "Database is closed"), outside any
+// test. Such a leftover must not crash Stryker's test-runner process: once a mutant has been killed in this
+// process, stray errors are reported on stderr and ignored. Before any kill (the dry run, a mutant still
+// running clean) nothing is caught here, so real crashes still surface.
+const ignoreLeftover = (error) => {
+  if (state.failedMutant === undefined) throw error;
+  process.stderr.write(`stryker-bail-environment: ignored a leftover of killed mutant ${state.failedMutant}: ${error?.message ?? error}\n`);
+};
+if (!state.listening) {
+  state.listening = true;
+  process.on('uncaughtException', ignoreLeftover);
+  process.on('unhandledRejection', ignoreLeftover);
+}
+
 /**
  * Marks every describe block and test not yet run as skipped. jest-circus decides skipping per block
  * when it reaches it, so every level must be marked (a skipped parent alone would still run a nested
