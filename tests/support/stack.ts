@@ -243,7 +243,7 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
         else process.env[k] = v;
       }
       const text = logs.join('');
-      const privateMembers = tokenKeys.map((k) => k.current.d);
+      const privateMembers = tokenKeys.flatMap((k) => [k.current.d, ...(k.next ? [k.next.d] : [])]);
       const literal = [API_KEY, hashKey, ...privateMembers, ...phones, ...tokens, ...requestIds].filter((s) => s.length > 0);
       // A code is a short digit run: look for it standing alone, not inside longer numbers (timestamps).
       const codes = [...new Set(sandbox.calls.map((c) => c.otp).filter((c) => /^\d{4,8}$/.test(c)))];
