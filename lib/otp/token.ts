@@ -84,11 +84,11 @@ export const parseTokenKey = (secret: unknown): TokenKeySet => {
   return set;
 };
 
-type SigningKey = Awaited<ReturnType<typeof importJWK>>;
+type PrivateKey = Awaited<ReturnType<typeof importJWK>>;
 // Importing a JWK costs far more than a signature: once per secret value, not per call.
-const imported = new WeakMap<TokenKeySet, Promise<SigningKey>>();
+const imported = new WeakMap<TokenKeySet, Promise<PrivateKey>>();
 
-const signingKeyOf = (set: TokenKeySet): Promise<SigningKey> => {
+const privateKeyOf = (set: TokenKeySet): Promise<PrivateKey> => {
   let key = imported.get(set);
   if (!key) {
     key = importJWK(set.privateJwk, 'ES256');
@@ -119,6 +119,6 @@ export const signOtpToken = async (tokenKey: unknown, claims: TokenClaimsInput):
     .setJti(claims.otpRequestId)
     .setIssuedAt(claims.nowSeconds)
     .setExpirationTime(exp)
-    .sign(await signingKeyOf(set));
+    .sign(await privateKeyOf(set));
   return { token, expiresAt: exp };
 };
