@@ -23,7 +23,8 @@
  *              status code; DynamoDB requests, round trips (requests overlapping in time) and Secrets Manager
  *              requests counted per invocation.
  *
- * Knobs: BENCH_COLD_N [20] rounds for cold, BENCH_FIRST_N [12] for first, BENCH_WARM_ROUNDS [1500];
+ * Knobs: BENCH_COLD_N [20] rounds for cold, BENCH_FIRST_N [12] for first, BENCH_WARM_ROUNDS [1500], BENCH_NODE
+ * [this node] the node binary the children run on;
  * BENCH_QUICK=1 for a rough run written to bench/.out/ only. Every server listens on 127.0.0.1 and is closed
  * before exit; every child is waited for, or killed by its pid.
  */
@@ -48,6 +49,8 @@ const knob = (name: string, fallback: number): number => {
   return Number(v);
 };
 const SETTINGS = { coldN: knob('BENCH_COLD_N', QUICK ? 4 : 20), firstN: knob('BENCH_FIRST_N', QUICK ? 3 : 12), warmRounds: knob('BENCH_WARM_ROUNDS', QUICK ? 200 : 1500), warmup: QUICK ? 50 : 200 };
+/** The node that runs the children: BENCH_NODE=/path/to/node measures on another version (Lambda runs 22). */
+const CHILD_NODE = process.env.BENCH_NODE || process.execPath;
 Object.assign(process.env, AWS_ENV); // nothing here may ever look for real credentials
 
 // --------------------------------------------------------------------------------------------- statistics
@@ -162,7 +165,7 @@ const runChild = <T>(config: Omit<ChildConfig, 'out' | 'awsEndpoint'>, env: Reco
     const out = join(OUT, 'tmp', `${(childCount += 1)}.json`);
     const configFile = `${out}.config.json`;
     writeFileSync(configFile, JSON.stringify({ ...config, awsEndpoint: standIns!.aws.endpoint, out }));
-    const child = spawn(process.execPath, [join(OUT, 'child.mjs'), configFile], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(CHILD_NODE, [join(OUT, 'child.mjs'), configFile], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(child);
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => void (stderr = (stderr + c.toString('utf8')).slice(-4000)));
@@ -183,7 +186,8 @@ const log = (line: string) => void process.stdout.write(`[bench ${((Date.now() -
 const BASELINES = ['tutorial', 'floor'] as const;
 
 const main = async () => {
-  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadavgAtStart: loadavg().map((l) => +l.toFixed(2)) };
+  const childNode = spawnSync(CHILD_NODE, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: childNode, loadavgAtStart: loadavg().map((l) => +l.toFixed(2)) };
   const git = (args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
   const source = { commit: git(['rev-parse', '--short', 'HEAD']) || 'unknown', dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '' };
   log(`${machine.cpu}, ${machine.cores} cores, node ${machine.node}, load ${machine.loadavgAtStart.join(' ')}${QUICK ? ' (BENCH_QUICK)' : ''}`);

@@ -12,17 +12,25 @@
  * ALL_NEW): it carries the hash of RIGHT_CODE for whatever code id was asked, so any sealed otpRequestId
  * verifies with RIGHT_CODE and fails with any other code.
  */
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { hashCode } from '../lib/otp/codes';
 import { keysFor } from '../lib/otp/keys';
 
-export const SECRET_IDS = { apiKey: 'bench/sm-api-key', signingKey: 'bench/otp-signing-key' } as const;
+export const SECRET_IDS = { apiKey: 'bench/sm-api-key', signingKey: 'bench/otp-signing-key', hashKey: 'bench/otp-hash-key', tokenKey: 'bench/otp-token-key' } as const;
 export const API_KEY = 'sm_bench_0123456789abcdef';
-export const SIGNING_KEY = 'bench-signing-secret-0123456789abcdef0123456789';
-const SECRETS: Record<string, string> = { [SECRET_IDS.apiKey]: API_KEY, [SECRET_IDS.signingKey]: SIGNING_KEY };
+/** 32 bytes, base64: a valid signing key (SIGNING_SECRET_ID) and hash key (HASH_SECRET_ID, its successor) alike. */
+export const SIGNING_KEY = Buffer.from('bench-hash-key-0123456789abcdef!').toString('base64');
+/** The token key secret of the ES256 tokens and the JWKS route: {"current": <private P-256 JWK with kid>}. */
+const TOKEN_KEY = JSON.stringify({ current: { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'bench-1' } });
+const SECRETS: Record<string, string> = {
+  [SECRET_IDS.apiKey]: API_KEY,
+  [SECRET_IDS.signingKey]: SIGNING_KEY,
+  [SECRET_IDS.hashKey]: SIGNING_KEY,
+  [SECRET_IDS.tokenKey]: TOKEN_KEY,
+};
 export const PHONE = '+919876543210';
 export const RIGHT_CODE = '123456';
 export const WRONG_CODE = '000000';
@@ -48,6 +56,8 @@ export const childEnv = (awsEndpoint: string, providerUrl: string): Record<strin
   STARTMESSAGING_BASE_URL: providerUrl,
   API_KEY_SECRET_ID: SECRET_IDS.apiKey,
   SIGNING_SECRET_ID: SECRET_IDS.signingKey,
+  HASH_SECRET_ID: SECRET_IDS.hashKey,
+  TOKEN_KEY_SECRET_ID: SECRET_IDS.tokenKey,
   POWERTOOLS_SERVICE_NAME: 'otp-service',
 });
 
