@@ -53,8 +53,9 @@ globalThis.fetch = async function timedFetch(input: Parameters<typeof fetch>[0],
   }
 };
 
-const otpRequestId = sealRequestId(keysFor(SIGNING_KEY), PHONE).otpRequestId;
+let otpRequestId: string | undefined; // sealed on first use: a cold child does nothing but the load
 const invoke = async (fn: string, handler: Handler, kind: Kind): Promise<void> => {
+  otpRequestId ??= sealRequestId(keysFor(SIGNING_KEY), PHONE).otpRequestId;
   const result = await handler(KINDS[kind].event(otpRequestId), lambdaContext(`otp-service-bench-${fn}`));
   if (result?.statusCode !== KINDS[kind].status) throw new Error(`${kind}: answered ${JSON.stringify(result).slice(0, 300)}, expected ${KINDS[kind].status}`);
 };

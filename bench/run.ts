@@ -262,13 +262,13 @@ const analyse = (d: {
   warm: Record<Kind, { overheadMs: number[]; cpuMs: number[]; preempted: number[]; ddbRequests: number[]; ddbRoundTrips: number[]; smRequests: number[] }>;
 }) => {
   const targets: TargetRow[] = [];
-  const ratioRow = (what: string, ratios: number[], limit: number, against: string, extra = '') => {
+  const ratioRow = (what: string, ratios: number[], limit: number, against: string, extra: string) => {
     const [lo, hi] = medianInterval(ratios);
     const r = percentile(ratios, 50);
     targets.push({
       what,
       limit: `≤ ${limit}× ${against}`,
-      measured: `${r.toFixed(3)}× (95 % interval ${lo.toFixed(2)}–${hi.toFixed(2)}${extra})`,
+      measured: `${r.toFixed(3)}× CPU time (95 % interval ${lo.toFixed(2)}–${hi.toFixed(2)}; ${extra})`,
       met: r <= limit,
       ...(r > limit ? { missedBy: `${(r - limit).toFixed(3)}× over (${((r / limit - 1) * 100).toFixed(1)} % above the limit)` } : {}),
     });
@@ -292,15 +292,18 @@ const analyse = (d: {
     };
   }
   const wall = (t: string) => d.cold[t]!.map((x) => x.loadMs);
-  const firstTotal = (t: string) => d.first[t]!.map((x) => x.totalMs);
+  const firstTotal = (t: string) => d.first[t]!.map((x) => x.totalCpuMs); // CPU, as for cold (see below)
+  const cpu = (t: string) => d.cold[t]!.map((x) => x.loadCpuMs);
   for (const fn of d.fns) {
-    const cpu = (b: string) => percentile(pairRatios(d.cold[fn]!.map((x) => x.loadCpuMs), d.cold[b]!.map((x) => x.loadCpuMs)), 50).toFixed(3);
-    cold[fn]!.vsTutorial = ratioRow(`cold init, ${fn}, vs tutorial build`, pairRatios(wall(fn), wall('tutorial')), 0.55, 'tutorial', `; CPU time ${cpu('tutorial')}×`);
-    cold[fn]!.vsFloor = ratioRow(`cold init, ${fn}, vs floor`, pairRatios(wall(fn), wall('floor')), 1.25, 'floor', `; CPU time ${cpu('floor')}×`);
+    // Judged on CPU time: on the shared 2-core machine a load's wall time is mostly waiting for a core (which
+    // Lambda, giving each instance its own CPU share, does not do); wall-time ratios are shown beside it.
+    const wallRatio = (b: string) => `wall time ${percentile(pairRatios(wall(fn), wall(b)), 50).toFixed(3)}×`;
+    cold[fn]!.vsTutorial = ratioRow(`cold init, ${fn}, vs tutorial build`, pairRatios(cpu(fn), cpu('tutorial')), 0.55, 'tutorial', wallRatio('tutorial'));
+    cold[fn]!.vsFloor = ratioRow(`cold init, ${fn}, vs floor`, pairRatios(cpu(fn), cpu('floor')), 1.25, 'floor', wallRatio('floor'));
     first[fn]!.vsTutorial = percentile(pairRatios(firstTotal(fn), firstTotal('tutorial')), 50);
     first[fn]!.vsFloor = percentile(pairRatios(firstTotal(fn), firstTotal('floor')), 50);
   }
-  cold.floor!.vsTutorial = percentile(pairRatios(wall('floor'), wall('tutorial')), 50);
+  cold.floor!.vsTutorial = percentile(pairRatios(cpu('floor'), cpu('tutorial')), 50);
   first.floor!.vsTutorial = percentile(pairRatios(firstTotal('floor'), firstTotal('tutorial')), 50);
   for (const fn of d.fns) {
     const r = d.bundles[fn]!.bytes / d.bundles.tutorial!.bytes;
@@ -385,9 +388,10 @@ Package families from esbuild's metafile (\`bytesInOutput\`); zipped: one file, 
 ## Cold init
 
 A fresh \`node\` process loads the production bundle (\`import()\` of the .mjs, \`require()\` of the tutorial's .js, as the
-Lambda runtime does), timed inside the process; ${run.settings.coldN} rounds, every bundle once per round in rotated order.
+Lambda runtime does), timed inside the process (wall clock, and CPU time: \`process.cpuUsage\`, which waiting for a core
+does not inflate; the targets are judged on it); ${run.settings.coldN} rounds, every bundle once per round in rotated order.
 
-${table(['bundle', 'wall p50 / p90 (ms)', 'CPU p50 (ms)', 'ratio to tutorial (median of pairs)', 'ratio to floor'], all.map((t) => [name(t), `${f(r.cold[t]!.p50)} / ${f(r.cold[t]!.p90)}`, f(r.cold[t]!.cpuP50), ...vs(r.cold[t]!)]))}
+${table(['bundle', 'wall p50 / p90 (ms)', 'CPU p50 (ms)', 'CPU ratio to tutorial (median of pairs)', 'CPU ratio to floor'], all.map((t) => [name(t), `${f(r.cold[t]!.p50)} / ${f(r.cold[t]!.p90)}`, f(r.cold[t]!.cpuP50), ...vs(r.cold[t]!)]))}
 
 ## First invocation
 
@@ -396,7 +400,7 @@ A fresh process loads the production bundle and invokes it once: the SDK clients
 Manager answered by a local HTTP stand-in, the provider by the local sandbox. Send without Idempotency-Key, verify with a
 wrong code. ${run.settings.firstN} rounds, rotated.
 
-${table(['bundle', 'load + first invocation p50 / p90 (ms)', 'load p50 (ms)', 'first invocation p50 (ms)', 'CPU p50 (ms)', 'ratio to tutorial', 'ratio to floor', 'DynamoDB / Secrets Manager requests'], all.map((t) => [name(t), `${f(r.first[t]!.p50)} / ${f(r.first[t]!.p90)}`, f(r.first[t]!.loadP50), f(r.first[t]!.invokeP50), f(r.first[t]!.cpuP50), ...vs(r.first[t]!), `${r.first[t]!.ddbRequests} / ${r.first[t]!.smRequests}`]))}
+${table(['bundle', 'load + first invocation p50 / p90 (ms)', 'load p50 (ms)', 'first invocation p50 (ms)', 'CPU p50 (ms)', 'CPU ratio to tutorial', 'CPU ratio to floor', 'DynamoDB / Secrets Manager requests'], all.map((t) => [name(t), `${f(r.first[t]!.p50)} / ${f(r.first[t]!.p90)}`, f(r.first[t]!.loadP50), f(r.first[t]!.invokeP50), f(r.first[t]!.cpuP50), ...vs(r.first[t]!), `${r.first[t]!.ddbRequests} / ${r.first[t]!.smRequests}`]))}
 
 ## Memory
 

@@ -12,7 +12,7 @@
  * ALL_NEW): it carries the hash of RIGHT_CODE for whatever code id was asked, so any sealed otpRequestId
  * verifies with RIGHT_CODE and fails with any other code.
  */
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
@@ -21,8 +21,8 @@ import { keysFor } from '../lib/otp/keys';
 
 export const SECRET_IDS = { apiKey: 'bench/sm-api-key', signingKey: 'bench/otp-signing-key', hashKey: 'bench/otp-hash-key', tokenKey: 'bench/otp-token-key' } as const;
 export const API_KEY = 'sm_bench_0123456789abcdef';
-/** 32 bytes, base64: a valid signing key (SIGNING_SECRET_ID) and hash key (HASH_SECRET_ID, its successor) alike. */
-export const SIGNING_KEY = Buffer.from('bench-hash-key-0123456789abcdef!').toString('base64');
+/** 32 random-looking bytes, base64: a valid signing key (SIGNING_SECRET_ID) and hash key (HASH_SECRET_ID, its successor) alike. */
+export const SIGNING_KEY = createHash('sha256').update('otp-bench hash key').digest('base64');
 /** The token key secret of the ES256 tokens and the JWKS route: {"current": <private P-256 JWK with kid>}. */
 const TOKEN_KEY = JSON.stringify({ current: { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'bench-1' } });
 const SECRETS: Record<string, string> = {
