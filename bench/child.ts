@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { keysFor } from '../lib/otp/keys';
 import { sealRequestId } from '../lib/otp/request-id';
-import { Counter, installClientSeam, KINDS, kindsOf, lambdaContext, PHONE, SIGNING_KEY, type Kind, type SeamSdk } from './standins';
+import { Counter, installClientSeam, KINDS, kindsOf, lambdaContext, PHONE, HASH_KEY, type Kind, type SeamSdk } from './standins';
 
 export interface ChildConfig {
   mode: 'cold' | 'first' | 'memory' | 'warm';
@@ -55,7 +55,7 @@ globalThis.fetch = async function timedFetch(input: Parameters<typeof fetch>[0],
 
 let otpRequestId: string | undefined; // sealed on first use: a cold child does nothing but the load
 const invoke = async (fn: string, handler: Handler, kind: Kind): Promise<void> => {
-  otpRequestId ??= sealRequestId(keysFor(SIGNING_KEY), PHONE).otpRequestId;
+  otpRequestId ??= sealRequestId(keysFor(HASH_KEY), PHONE).otpRequestId;
   const result = await handler(KINDS[kind].event(otpRequestId), lambdaContext(`otp-service-bench-${fn}`));
   if (result?.statusCode !== KINDS[kind].status) throw new Error(`${kind}: answered ${JSON.stringify(result).slice(0, 300)}, expected ${KINDS[kind].status}`);
 };

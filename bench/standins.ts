@@ -12,25 +12,31 @@
  * ALL_NEW): it carries the hash of RIGHT_CODE for whatever code id was asked, so any sealed otpRequestId
  * verifies with RIGHT_CODE and fails with any other code.
  */
-import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { hashCode } from '../lib/otp/codes';
 import { keysFor } from '../lib/otp/keys';
 
-export const SECRET_IDS = { apiKey: 'bench/sm-api-key', signingKey: 'bench/otp-signing-key', hashKey: 'bench/otp-hash-key', tokenKey: 'bench/otp-token-key' } as const;
+export const SECRET_IDS = { apiKey: 'bench/sm-api-key', hashKey: 'bench/otp-hash-key', tokenKey: 'bench/otp-token-key' } as const;
 export const API_KEY = 'sm_bench_0123456789abcdef';
-/** 32 random-looking bytes, base64: a valid signing key (SIGNING_SECRET_ID) and hash key (HASH_SECRET_ID, its successor) alike. */
-export const SIGNING_KEY = createHash('sha256').update('otp-bench hash key').digest('base64');
-/** The token key secret of the ES256 tokens and the JWKS route: {"current": <private P-256 JWK with kid>}. */
-const TOKEN_KEY = JSON.stringify({ current: { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'bench-1' } });
-const SECRETS: Record<string, string> = {
-  [SECRET_IDS.apiKey]: API_KEY,
-  [SECRET_IDS.signingKey]: SIGNING_KEY,
-  [SECRET_IDS.hashKey]: SIGNING_KEY,
-  [SECRET_IDS.tokenKey]: TOKEN_KEY,
+/** Fixed so runs are comparable; bench-only values (sha256 of a label; a key pair made for the benchmark). */
+export const HASH_KEY = '/tBczEo0Fk6f50xkLz9og3xMmNUFf4UOQ+D3rwfOeKI=';
+export const TOKEN_KEY = {
+  current: {
+    kty: 'EC',
+    crv: 'P-256',
+    x: 'yNIINLA7X1_DETRBUEDpXJUUmcwunsnloncduhh3s3M',
+    y: 'JSMBmrJWgdAygsuXYuEtiXESigUuxH5uxUg0ApIax6g',
+    d: '8ZTVsnvRoBc8q926RlM920HNjf0UTKM5zzEEWtn1ZYk',
+    kid: '6ypJyQtl2P74Zd7EQiq8CLB35iJEvdKwX2pY9KytVqI',
+    alg: 'ES256',
+    use: 'sig',
+  },
+  previous: [],
 };
+const SECRETS: Record<string, string> = { [SECRET_IDS.apiKey]: API_KEY, [SECRET_IDS.hashKey]: HASH_KEY, [SECRET_IDS.tokenKey]: JSON.stringify(TOKEN_KEY) };
 export const PHONE = '+919876543210';
 export const RIGHT_CODE = '123456';
 export const WRONG_CODE = '000000';
@@ -55,7 +61,6 @@ export const childEnv = (awsEndpoint: string, providerUrl: string): Record<strin
   OTP_TABLE: 'otp-bench',
   STARTMESSAGING_BASE_URL: providerUrl,
   API_KEY_SECRET_ID: SECRET_IDS.apiKey,
-  SIGNING_SECRET_ID: SECRET_IDS.signingKey,
   HASH_SECRET_ID: SECRET_IDS.hashKey,
   TOKEN_KEY_SECRET_ID: SECRET_IDS.tokenKey,
   POWERTOOLS_SERVICE_NAME: 'otp-service',
@@ -74,7 +79,7 @@ export const answerDynamo = (operation: DynamoOperation, key: Plain | undefined,
   const now = Date.now();
   if (typeof codeId !== 'string') return { ...key, n: 1 };
   let codeHash = hashes.get(codeId);
-  if (codeHash === undefined) hashes.set(codeId, (codeHash = hashCode(keysFor(SIGNING_KEY), codeId, RIGHT_CODE)));
+  if (codeHash === undefined) hashes.set(codeId, (codeHash = hashCode(keysFor(HASH_KEY), codeId, RIGHT_CODE)));
   return { ...key, codeId, codeHash, expiresAt: now + 300_000, sentAt: now, attempts: 1 };
 };
 

@@ -10,7 +10,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { join } from 'node:path';
 import { medianInterval, pairRatios, percentile, readDeployBuild, rotate, tutorialOptions } from '../../bench/run';
-import { answerDynamo, answerSecret, API_KEY, Counter, KINDS, kindsOf, PHONE, RIGHT_CODE, SECRET_IDS, SIGNING_KEY, startAwsStandIn, WRONG_CODE } from '../../bench/standins';
+import { answerDynamo, answerSecret, API_KEY, Counter, HASH_KEY, KINDS, kindsOf, PHONE, RIGHT_CODE, SECRET_IDS, startAwsStandIn, TOKEN_KEY, WRONG_CODE } from '../../bench/standins';
 import { codeMatches } from '../../lib/otp/codes';
 import { keysFor } from '../../lib/otp/keys';
 import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider';
@@ -102,7 +102,7 @@ describe('the benchmark harness', () => {
     expect(build.options).toMatchObject({ bundle: true, platform: 'node', format: 'esm', mainFields: ['module', 'main'] });
     for (const key of ['exclude', 'packager', 'outputFileExtension', 'outputWorkFolder', 'watch']) expect(build.options).not.toHaveProperty(key);
     expect(build.extension).toBe('.mjs');
-    expect(build.functions).toMatchObject({ sendOtp: 'handlers/send-otp.ts', verifyOtp: 'handlers/verify-otp.ts' });
+    expect(build.functions).toMatchObject({ sendOtp: 'handlers/send-otp.ts', verifyOtp: 'handlers/verify-otp.ts', jwks: 'handlers/jwks.ts' });
     // Every function has an invocation the bench knows how to make (a new function fails the run, not the table).
     for (const fn of Object.keys(build.functions)) expect({ fn, kinds: kindsOf(fn).length > 0 }).toEqual({ fn, kinds: true });
   });
@@ -134,12 +134,13 @@ describe('the benchmark harness', () => {
 
   test('the stand-ins hold a code record that the right code matches and a wrong one does not', () => {
     const attrs = answerDynamo('UpdateItem', { pk: 'OTP#x' }, { ':codeId': 'abc' }, 'ALL_NEW');
-    const keys = keysFor(SIGNING_KEY);
+    const keys = keysFor(HASH_KEY);
 
     expect(codeMatches(keys, 'abc', RIGHT_CODE, String(attrs?.codeHash))).toBe(true);
     expect(codeMatches(keys, 'abc', WRONG_CODE, String(attrs?.codeHash))).toBe(false);
     expect(answerDynamo('PutItem', { pk: 'OTP#x' }, undefined, undefined)).toBeUndefined();
-    expect(answerSecret(SECRET_IDS.signingKey).SecretString).toBe(SIGNING_KEY);
+    expect(answerSecret(SECRET_IDS.hashKey).SecretString).toBe(HASH_KEY);
+    expect(JSON.parse(answerSecret(SECRET_IDS.tokenKey).SecretString)).toEqual(TOKEN_KEY);
     expect(() => answerSecret('nope')).toThrow();
     expect(KINDS.verifyRight.status).toBe(200);
   });
