@@ -15,6 +15,7 @@ import { createDynamoStore } from '../lib/store/dynamodb';
 import { errorsMiddleware } from '../middleware/errors';
 import { idempotencyMiddleware, limitsAlreadyTaken } from '../middleware/idempotency';
 import { jsonBodyMiddleware } from '../middleware/json-body';
+import { originVerifyMiddleware } from '../middleware/origin-verify';
 import { phoneNumberMiddleware } from '../middleware/phone-number';
 import { rateLimitMiddleware } from '../middleware/rate-limit';
 import { responseHeadersMiddleware } from '../middleware/response-headers';
@@ -39,6 +40,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
   .use(httpErrorHandler({ logger: false }))
   .use(errorsMiddleware())
   .use(httpHeaderNormalizer())
+  .use(originVerifyMiddleware({ secretId: config.originVerifySecretId, cacheSeconds: config.secretsCacheSeconds }))
   .use(jsonBodyMiddleware({ maxBytes: 4096 }))
   .use(validator({ eventSchema: validateSendOtp }))
   .use(secretsMiddleware({ apiKeySecretId: config.apiKeySecretId, signingSecretId: config.signingSecretId, cacheSeconds: config.secretsCacheSeconds }))

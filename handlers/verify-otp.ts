@@ -13,6 +13,7 @@ import { verifyOtp } from '../lib/otp/verify';
 import { createDynamoStore } from '../lib/store/dynamodb';
 import { errorsMiddleware } from '../middleware/errors';
 import { jsonBodyMiddleware } from '../middleware/json-body';
+import { originVerifyMiddleware } from '../middleware/origin-verify';
 import { responseHeadersMiddleware } from '../middleware/response-headers';
 import { secretsMiddleware, type WithSecrets } from '../middleware/secrets';
 import { validateVerifyOtp } from '../schemas/validators.generated';
@@ -33,6 +34,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
   .use(httpErrorHandler({ logger: false }))
   .use(errorsMiddleware())
   .use(httpHeaderNormalizer())
+  .use(originVerifyMiddleware({ secretId: config.originVerifySecretId, cacheSeconds: config.secretsCacheSeconds }))
   .use(jsonBodyMiddleware({ maxBytes: 4096 }))
   .use(validator({ eventSchema: validateVerifyOtp }))
   .use(secretsMiddleware({ apiKeySecretId: config.apiKeySecretId, signingSecretId: config.signingSecretId, cacheSeconds: config.secretsCacheSeconds }))
