@@ -213,7 +213,9 @@ const durationThresholds = async ({ resolveVariable }) => {
   const percent = Number(await params(resolveVariable)('durationAlarmPercent'));
   const out = {};
   for (const name of Object.keys(FUNCTIONS)) {
-    out[name] = Math.round((Number(await resolveVariable(`self:functions.${name}.timeout`)) * 1000 * percent) / 100);
+    const fn = (await resolveVariable(`self:functions.${name}`)) ?? {};
+    const timeout = Number(fn.timeout ?? (await resolveVariable('self:provider.timeout')));
+    out[name] = Math.round((timeout * 1000 * percent) / 100);
   }
   return out;
 };
