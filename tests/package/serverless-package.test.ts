@@ -14,14 +14,13 @@
  *     `serverless invoke local` on the dev stage, with a real send and verify each.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider';
-import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
+import { localKeySecrets, startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
 import { loadCfnYaml } from '../../local/serverless-yaml';
 import { loadConfig } from '../../lib/config';
 import { sendRules } from '../../lib/ratelimit/rules';
@@ -73,12 +72,12 @@ const API_MD_DEFAULTS: Record<string, string> = {
 const FUNCTIONS = {
   sendOtp: { logicalId: 'SendOtpLambdaFunction', role: 'SendOtpRole', route: 'POST /auth/send-otp', file: 'handlers/send-otp.js', memory: 512, timeout: 25 },
   verifyOtp: { logicalId: 'VerifyOtpLambdaFunction', role: 'VerifyOtpRole', route: 'POST /auth/verify-otp', file: 'handlers/verify-otp.js', memory: 512, timeout: 10 },
-  jwks: { logicalId: 'JwksLambdaFunction', role: 'JwksRole', route: 'GET /.well-known/jwks.json', file: 'handlers/jwks.js', memory: 256, timeout: 10 },
+  jwks: { logicalId: 'JwksLambdaFunction', role: 'JwksRole', route: 'GET /.well-known/jwks.json', file: 'handlers/jwks.js', memory: 256, timeout: 6 },
 } as const;
 type FunctionName = keyof typeof FUNCTIONS;
 const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
-/** handlers/jwks.ts is a placeholder until the keys branch lands: no Middy pipeline, no secrets yet. */
-const PIPELINE_FUNCTIONS: FunctionName[] = ['sendOtp', 'verifyOtp'];
+/** The functions with a throttles alarm (JWKS answers are cached by the verifiers: a throttle there is no outage). */
+const THROTTLE_ALARMED: FunctionName[] = ['sendOtp', 'verifyOtp'];
 /** API Gateway's hard limit for an HTTP API integration. */
 const API_GATEWAY_LIMIT_S = 30;
 /** A bundle that grew past this has swallowed something it should not (typescript alone is ~9 MB). */
@@ -526,7 +525,7 @@ describe.each([
       // The slowest invocation in 5 minutes at 80 % of this function's own timeout.
       expect(byName.get(`${f}-duration`)).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Duration', Statistic: 'Maximum', Period: 300, Threshold: fn(t, f).Timeout * 1000 * 0.8 });
     }
-    for (const f of PIPELINE_FUNCTIONS) expect(metricsOf(byName.get(`${f}-throttles`)!)[0]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
+    for (const f of THROTTLE_ALARMED) expect(metricsOf(byName.get(`${f}-throttles`)!)[0]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
   });
 
   it('is plain HTTP API by default: no CloudFront, no web ACL', () => {
@@ -763,7 +762,7 @@ describe('the function artifacts', () => {
     expect(bundle.length).toBeLessThan(MAX_BUNDLE_BYTES);
   });
 
-  it.each(PIPELINE_FUNCTIONS)('%s bundle requires nothing but Node built-ins and carries no dev dependency', (name) => {
+  it.each(FUNCTION_NAMES)('%s bundle requires nothing but Node built-ins and carries no dev dependency', (name) => {
     const text = bundleOf(prod, name).toString('utf8');
     // Real calls only: `require("x")` quoted inside a string (an error message, ajv's code generator) is text.
     const required = [...text.matchAll(/(?<![\w$.'"[])require\("([^"]+)"\)/g)].map((m) => m[1]!);
@@ -850,7 +849,7 @@ describe('the packaged prod bundles, run against the local stand-ins', () => {
   beforeAll(async () => {
     dynamo = await startLocalDynamo();
     await createTable(dynamo.endpoint, 'otp-prod');
-    secrets = await startSecretsStandIn({ secrets: { 'sm/api-key': API_KEY, 'otp/signing-key': randomBytes(32).toString('base64') } });
+    secrets = await startSecretsStandIn({ secrets: { 'sm/api-key': API_KEY, ...(await localKeySecrets({ hashSecretId: 'otp/hash-key', tokenKeySecretId: 'otp/token-key' })) } });
     sandbox = await startSandboxProvider({ apiKey: API_KEY, quiet: true });
     work = mkdtempSync(join(tmpdir(), 'otp-artifact-run-'));
   });
@@ -897,6 +896,14 @@ describe('the packaged prod bundles, run against the local stand-ins', () => {
     expect(emitted(sent.stdout, 'ProviderLatency')).toHaveLength(1);
     expect(emitted(verified.stdout, 'OtpVerified')).toEqual([{ namespace, dimensions: [['service']], service: 'otp-service' }]);
     expect(emitted(verified.stdout, 'VerifyLatency')).toHaveLength(1);
+
+    // The jwks bundle publishes the token key's public half, cacheable, and writes no empty-metrics warning.
+    const jwks = await runBundle(files.jwks, join(REPO_ROOT, 'events', 'jwks.json'), `otp-service-prod-jwks`, 6, envFor('jwks'));
+    expect(jwks.result.statusCode).toBe(200);
+    expect((jwks.result as { headers?: Record<string, string> }).headers?.['Cache-Control']).toBe('public, max-age=300');
+    const doc = JSON.parse(jwks.result.body) as { keys: Record<string, unknown>[] };
+    expect(doc.keys.map((k) => Object.keys(k).sort())).toEqual([['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']]);
+    expect(jwks.stdout).not.toContain('No application metrics');
   });
 });
 
