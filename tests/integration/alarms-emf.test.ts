@@ -215,10 +215,13 @@ it('finds, for every alarm on a service metric, an EMF line the handlers printed
   expect(missing).toEqual([]);
 });
 
-describe.each([...PENDING_ON_MAIN])('pending until helper a\'s branch is merged: %s', (metric) => {
-  it.failing('is emitted as its alarm reads it', () => {
-    const pending = alarmMetrics.filter((a) => a.metric.MetricName === metric);
-    expect(pending.length).toBeGreaterThan(0);
-    expect(pending.filter((a) => !matches(a.metric)).map(describeMetric)).toEqual([]);
+// (Defined only while something is pending: jest refuses an empty .each table.)
+if (PENDING_ON_MAIN.size > 0) {
+  describe.each([...PENDING_ON_MAIN])('pending until helper a\'s branch is merged: %s', (metric) => {
+    it.failing('is emitted as its alarm reads it', () => {
+      const pending = alarmMetrics.filter((a) => a.metric.MetricName === metric);
+      expect(pending.length).toBeGreaterThan(0);
+      expect(pending.filter((a) => !matches(a.metric)).map(describeMetric)).toEqual([]);
+    });
   });
-});
+}
