@@ -6,6 +6,8 @@ import { InvalidRequest } from '../../lib/errors';
 import { httpApi } from '../../middleware/http-api';
 import { apiEvent, context } from '../support/stack';
 
+/** No CloudFront edge: the origin-verify layer is a no-op. */
+const NO_EDGE = { secretId: undefined, cacheSeconds: 300 };
 const out: string[] = [];
 let restore: () => void;
 beforeEach(() => {
@@ -29,12 +31,12 @@ const run = async (handler: (e: APIGatewayProxyEventV2, c: ReturnType<typeof con
 const emf = () => out.filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 it('refuses an unknown option', () => {
-  expect(() => httpApi({ corsAllowedOrigins: [], cors: true } as never)).toThrow(/unknown option "cors"/);
+  expect(() => httpApi({ originVerify: NO_EDGE, corsAllowedOrigins: [], cors: true } as never)).toThrow(/unknown option "cors"/);
 });
 
 it('a success gets the shared headers, lower-cased request headers inside, and no metrics line when there is nothing to count', async () => {
   let seen: Record<string, string | undefined> = {};
-  const handler = httpApi({ corsAllowedOrigins: [] }).handler(async (event) => {
+  const handler = httpApi({ originVerify: NO_EDGE, corsAllowedOrigins: [] }).handler(async (event) => {
     seen = event.headers;
     return { statusCode: 200, body: '{"ok":true}' };
   });
@@ -47,9 +49,9 @@ it('a success gets the shared headers, lower-cased request headers inside, and n
 });
 
 it('a cacheable route keeps its Cache-Control on success, never on an error', async () => {
-  const ok = httpApi({ corsAllowedOrigins: [], cacheControl: 'public, max-age=300' }).handler(async () => ({ statusCode: 200, body: '{}' }));
+  const ok = httpApi({ originVerify: NO_EDGE, corsAllowedOrigins: [], cacheControl: 'public, max-age=300' }).handler(async () => ({ statusCode: 200, body: '{}' }));
   expect((await run(ok)).headers['Cache-Control']).toBe('public, max-age=300');
-  const failing = httpApi({ corsAllowedOrigins: [], cacheControl: 'public, max-age=300' }).handler(async () => {
+  const failing = httpApi({ originVerify: NO_EDGE, corsAllowedOrigins: [], cacheControl: 'public, max-age=300' }).handler(async () => {
     throw new Error('boom with a secret sk_live_123');
   });
   const answer = await run(failing);
@@ -60,7 +62,7 @@ it('a cacheable route keeps its Cache-Control on success, never on an error', as
 });
 
 it('maps errors onto the closed set and counts them; the latency metric only where asked for', async () => {
-  const refusing = httpApi({ corsAllowedOrigins: [], latencyMetric: 'VerifyLatency' }).handler(async () => {
+  const refusing = httpApi({ originVerify: NO_EDGE, corsAllowedOrigins: [], latencyMetric: 'VerifyLatency' }).handler(async () => {
     throw new InvalidRequest();
   });
   const answer = await run(refusing);
@@ -69,13 +71,13 @@ it('maps errors onto the closed set and counts them; the latency metric only whe
   expect(names).toEqual(['ClientError']);
 
   out.length = 0;
-  const ok = httpApi({ corsAllowedOrigins: [], latencyMetric: 'VerifyLatency' }).handler(async () => ({ statusCode: 200, body: '{}' }));
+  const ok = httpApi({ originVerify: NO_EDGE, corsAllowedOrigins: [], latencyMetric: 'VerifyLatency' }).handler(async () => ({ statusCode: 200, body: '{}' }));
   await run(ok);
   expect(emf().flatMap((l) => Object.keys(l))).toContain('VerifyLatency');
 });
 
 it('answers CORS for a listed origin only', async () => {
-  const handler = httpApi({ corsAllowedOrigins: ['https://shop.example'] }).handler(async () => ({ statusCode: 200, body: '{}' }));
+  const handler = httpApi({ originVerify: NO_EDGE, corsAllowedOrigins: ['https://shop.example'] }).handler(async () => ({ statusCode: 200, body: '{}' }));
   expect((await run(handler, { origin: 'https://shop.example' })).headers['Access-Control-Allow-Origin']).toBe('https://shop.example');
   expect(Object.keys((await run(handler, { origin: 'https://evil.example' })).headers).filter((h) => h.startsWith('Access-Control'))).toEqual([]);
 });
