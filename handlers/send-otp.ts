@@ -8,15 +8,18 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'a
 import { loadConfig } from '../lib/config';
 import { logger } from '../lib/log';
 import { count, latencyMiddleware, metrics } from '../lib/metrics';
-import { deliverSend, prepareSend, type PreparedSend } from '../lib/otp/send';
+import { generateCode } from '../lib/otp/codes';
+import { keysFor } from '../lib/otp/keys';
+import { phoneSubject, sendOtp } from '../lib/otp/send';
 import { createStartMessagingClient } from '../lib/provider/startmessaging';
 import { sendRules, type RateLimitSubjectInput } from '../lib/ratelimit/rules';
 import { createDynamoStore } from '../lib/store/dynamodb';
 import { errorsMiddleware } from '../middleware/errors';
-import { idempotencyMiddleware, limitsAlreadyTaken } from '../middleware/idempotency';
+import { challengeMiddleware } from '../middleware/challenge';
+import { idempotencyMiddleware, idempotentCode, limitsAlreadyTaken } from '../middleware/idempotency';
 import { jsonBodyMiddleware } from '../middleware/json-body';
 import { phoneNumberMiddleware } from '../middleware/phone-number';
-import { rateLimitMiddleware } from '../middleware/rate-limit';
+import { rateLimitMiddleware, rulesTaken } from '../middleware/rate-limit';
 import { responseHeadersMiddleware } from '../middleware/response-headers';
 import { secretsMiddleware, type WithSecrets } from '../middleware/secrets';
 import { validateSendOtp } from '../schemas/validators.generated';
@@ -26,8 +29,9 @@ const config = loadConfig();
 const store = createDynamoStore({ table: config.table });
 const provider = createStartMessagingClient({ baseUrl: config.startMessagingBaseUrl, timeoutMs: config.startMessagingTimeoutMs });
 
-type Event = Omit<APIGatewayProxyEventV2, 'body'> & { body: { phoneNumber: string } };
-type SendContext = WithSecrets & { preparedSend: PreparedSend };
+type Event = Omit<APIGatewayProxyEventV2, 'body'> & { body: { phoneNumber: string; challengeToken?: string } };
+const body = (r: { event: unknown }) => (r.event as Event).body;
+const sourceIp = (r: { event: unknown }) => (r.event as Event).requestContext?.http?.sourceIp;
 
 export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Error, Context>()
   .use(responseHeadersMiddleware({ corsAllowedOrigins: config.corsAllowedOrigins }))
@@ -41,34 +45,57 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
   .use(httpHeaderNormalizer())
   .use(jsonBodyMiddleware({ maxBytes: 4096 }))
   .use(validator({ eventSchema: validateSendOtp }))
-  .use(secretsMiddleware({ apiKeySecretId: config.apiKeySecretId, signingSecretId: config.signingSecretId, cacheSeconds: config.secretsCacheSeconds }))
+  .use(
+    secretsMiddleware({
+      apiKeySecretId: config.apiKeySecretId,
+      signingSecretId: config.signingSecretId,
+      ...(config.challengeProvider === 'none' ? {} : { challengeSecretId: config.challengeSecretId }),
+      cacheSeconds: config.secretsCacheSeconds,
+    }),
+  )
   .use(phoneNumberMiddleware({ allowedCountryCodes: config.allowedCountryCodes }))
-  .use(idempotencyMiddleware({ store, scope: 'send-otp', fingerprint: (r) => (r.event as unknown as Event).body.phoneNumber }))
+  .use(
+    idempotencyMiddleware({
+      store,
+      scope: 'send-otp',
+      fingerprint: (r) => body(r).phoneNumber,
+      newCode: () => generateCode(config.otpLength),
+    }),
+  )
+  .use(
+    challengeMiddleware({
+      provider: config.challengeProvider,
+      mode: config.challengeMode,
+      verifyUrl: config.challengeVerifyUrl,
+      token: (r) => body(r).challengeToken,
+      remoteIp: sourceIp,
+    }),
+  )
   .use(
     rateLimitMiddleware<RateLimitSubjectInput>({
       store,
       rules: sendRules(config),
-      input: (r) => ({ phoneNumber: (r.event as Event).body.phoneNumber, sourceIp: (r.event as Event).requestContext?.http?.sourceIp }),
+      input: (r) => ({ phoneNumber: body(r).phoneNumber, sourceIp: sourceIp(r) }),
+      trusted: (r) => store.isTrusted(phoneSubject(keysFor((r.context as WithSecrets).signingKey), body(r).phoneNumber), Date.now()),
       skip: limitsAlreadyTaken,
-      // Store the new code once the limits are taken (undone if the provider certainly sent nothing).
-      afterTaken: async (r) => {
-        const e = r.event as Event;
-        const ctx = r.context as SendContext;
-        ctx.preparedSend = await prepareSend(
-          { config, store },
-          { phoneNumber: e.body.phoneNumber, signingKey: ctx.signingKey, idempotencyKey: e.headers?.['idempotency-key'] },
-        );
-        return ctx.preparedSend.undo;
-      },
     }),
   )
-  .handler(async (_event, context) => {
-    const ctx = context as SendContext;
-    const body = await deliverSend({ config, provider }, ctx.preparedSend, {
-      apiKey: ctx.apiKey,
-      // Leave the function time to answer (and API Gateway's 30 s) after the last provider attempt.
-      deadline: ctx.getRemainingTimeInMillis ? Date.now() + ctx.getRemainingTimeInMillis() - 1500 : undefined,
-    });
-    count('OtpSent');
-    return { statusCode: 201, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+  .handler(async (event, context) => {
+    const ctx = context as WithSecrets;
+    const request = { event };
+    const { body: answer, smsSent } = await sendOtp(
+      { config, store, provider },
+      {
+        phoneNumber: body(request).phoneNumber,
+        apiKey: ctx.apiKey,
+        signingKey: ctx.signingKey,
+        idempotencyKey: event.headers?.['idempotency-key'],
+        keptCode: idempotentCode(context),
+        // Leave the function time to answer (and API Gateway's 30 s) after the last provider attempt.
+        deadline: ctx.getRemainingTimeInMillis ? Date.now() + ctx.getRemainingTimeInMillis() - 1500 : undefined,
+      },
+    );
+    if (smsSent) count('OtpSent');
+    if (smsSent && rulesTaken(context).includes('new-numbers-day')) count('NewNumberSent');
+    return { statusCode: 201, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(answer) };
   });

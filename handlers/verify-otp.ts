@@ -17,7 +17,7 @@ import { responseHeadersMiddleware } from '../middleware/response-headers';
 import { secretsMiddleware, type WithSecrets } from '../middleware/secrets';
 import { validateVerifyOtp } from '../schemas/validators.generated';
 
-/** POST /auth/verify-otp. The attempt budgets are decided in lib/otp/verify (they need the code's record). */
+/** POST /auth/verify-otp. The attempt budgets are decided in lib/otp/verify (they need the code's record, in the same round trip). */
 const config = loadConfig();
 const store = createDynamoStore({ table: config.table });
 
@@ -39,7 +39,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
   .handler(async (event, context) => {
     const e = event as unknown as Event;
     try {
-      const body = await verifyOtp({ config, store }, { ...e.body, signingKey: (context as WithSecrets).signingKey });
+      const body = await verifyOtp({ config, store }, { ...e.body, signingKey: (context as WithSecrets).signingKey, sourceIp: e.requestContext?.http?.sourceIp });
       count('OtpVerified');
       return { statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
     } catch (error) {

@@ -13,12 +13,16 @@ import { ServiceUnavailable } from '../lib/errors';
 export interface SecretsContext {
   apiKey: string;
   signingKey: string;
+  /** Only for a function given `challengeSecretId`. */
+  challengeSecret?: string;
 }
 export type WithSecrets<C = Context> = C & SecretsContext;
 
 export interface SecretsOptions {
   apiKeySecretId: string;
   signingSecretId: string;
+  /** The bot challenge's secret (send, when CHALLENGE_PROVIDER is not none). */
+  challengeSecretId?: string | undefined;
   cacheSeconds: number;
 }
 
@@ -29,7 +33,11 @@ export const secretsMiddleware = (opts: SecretsOptions): MiddlewareObj => {
   // Cached "forever" as far as Middy knows; this layer expires it. Middy's own expiry refreshes
   // from a timer between invocations, where a failed fetch would be an unhandled rejection.
   const inner = secretsManager({
-    fetchData: { apiKey: opts.apiKeySecretId, signingKey: opts.signingSecretId },
+    fetchData: {
+      apiKey: opts.apiKeySecretId,
+      signingKey: opts.signingSecretId,
+      ...(opts.challengeSecretId ? { challengeSecret: opts.challengeSecretId } : {}),
+    },
     cacheKey: CACHE_KEY,
     cacheExpiry: -1,
     setToContext: true,

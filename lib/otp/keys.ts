@@ -13,6 +13,8 @@ export interface Keys {
   readonly code: Buffer;
   /** AES-256-GCM key for otpRequestIds. */
   readonly id: Buffer;
+  /** AES-256-GCM key for codes kept in idempotency records, so a retry can re-deliver the first code. */
+  readonly retryCode: Buffer;
   /** HS256 key for tokens, imported once: signing with raw bytes re-imports the key every time (~30× slower). */
   readonly token: Promise<webcrypto.CryptoKey>;
 }
@@ -33,6 +35,7 @@ export const keysFor = (signingSecret: string): Keys => {
     subject: derive(raw, 'subject'),
     code: derive(raw, 'code'),
     id: derive(raw, 'id'),
+    retryCode: derive(raw, 'retry-code'),
     token: webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
   };
   cached = { secret: signingSecret, keys };
