@@ -33,7 +33,8 @@ const OPTION_KEYS = new Set(['provider', 'mode', 'verifyUrl', 'token', 'remoteIp
 
 export const challengeMiddleware = (opts: ChallengeOptions): MiddlewareObj => {
   for (const key of Object.keys(opts)) if (!OPTION_KEYS.has(key)) throw new TypeError(`challengeMiddleware: unknown option "${key}"`);
-  if (opts.provider === 'none') return {};
+  // No provider configured: the layer stays in the pipeline (Middy needs a function) and does nothing.
+  if (opts.provider === 'none') return { before: function challengeMiddlewareOff() {} };
   if (opts.mode !== 'enforce' && opts.mode !== 'monitor') throw new TypeError('challengeMiddleware: mode must be enforce or monitor');
   if (!/^https?:\/\//.test(opts.verifyUrl)) throw new TypeError('challengeMiddleware: verifyUrl must be an http(s) URL');
   const { provider, mode, verifyUrl } = opts;
