@@ -1,26 +1,19 @@
-import middy from '@middy/core';
-import httpErrorHandler from '@middy/http-error-handler';
-import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import validator from '@middy/validator';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadConfig } from '../lib/config';
-import { logger } from '../lib/log';
-import { count, latencyMiddleware, metrics } from '../lib/metrics';
+import { count } from '../lib/metrics';
 import { generateCode } from '../lib/otp/codes';
 import { keysFor } from '../lib/otp/keys';
 import { phoneSubject, sendOtp } from '../lib/otp/send';
 import { createStartMessagingClient } from '../lib/provider/startmessaging';
 import { sendRules, type RateLimitSubjectInput } from '../lib/ratelimit/rules';
 import { createDynamoStore } from '../lib/store/dynamodb';
-import { errorsMiddleware } from '../middleware/errors';
 import { challengeMiddleware } from '../middleware/challenge';
+import { httpApi } from '../middleware/http-api';
 import { idempotencyMiddleware, idempotentCode, limitsAlreadyTaken } from '../middleware/idempotency';
 import { jsonBodyMiddleware } from '../middleware/json-body';
 import { phoneNumberMiddleware } from '../middleware/phone-number';
 import { rateLimitMiddleware, rulesTaken } from '../middleware/rate-limit';
-import { responseHeadersMiddleware } from '../middleware/response-headers';
 import { secretsMiddleware, type WithSecrets } from '../middleware/secrets';
 import { validateSendOtp } from '../schemas/validators.generated';
 
@@ -30,26 +23,20 @@ const store = createDynamoStore({ table: config.table });
 const provider = createStartMessagingClient({ baseUrl: config.startMessagingBaseUrl, timeoutMs: config.startMessagingTimeoutMs });
 
 type Event = Omit<APIGatewayProxyEventV2, 'body'> & { body: { phoneNumber: string; challengeToken?: string } };
+type SendContext = WithSecrets<'apiKey' | 'hashKey'>;
 const body = (r: { event: unknown }) => (r.event as Event).body;
 const sourceIp = (r: { event: unknown }) => (r.event as Event).requestContext?.http?.sourceIp;
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Error, Context>()
-  .use(responseHeadersMiddleware({ corsAllowedOrigins: config.corsAllowedOrigins }))
-  // Outer layers: their onError runs after the error is mapped, so the log context and the
-  // metrics flush see the final answer.
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics))
-  .use(latencyMiddleware('SendLatency'))
-  .use(httpErrorHandler({ logger: false }))
-  .use(errorsMiddleware())
-  .use(httpHeaderNormalizer())
+export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, latencyMetric: 'SendLatency' })
   .use(jsonBodyMiddleware({ maxBytes: 4096 }))
   .use(validator({ eventSchema: validateSendOtp }))
   .use(
     secretsMiddleware({
-      apiKeySecretId: config.apiKeySecretId,
-      signingSecretId: config.signingSecretId,
-      ...(config.challengeProvider === 'none' ? {} : { challengeSecretId: config.challengeSecretId }),
+      secrets: {
+        apiKey: config.apiKeySecretId,
+        hashKey: config.hashSecretId,
+        ...(config.challengeProvider === 'none' ? {} : { challengeSecret: config.challengeSecretId }),
+      },
       cacheSeconds: config.secretsCacheSeconds,
     }),
   )
@@ -76,19 +63,19 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
       store,
       rules: sendRules(config),
       input: (r) => ({ phoneNumber: body(r).phoneNumber, sourceIp: sourceIp(r) }),
-      trusted: (r) => store.isTrusted(phoneSubject(keysFor((r.context as WithSecrets).signingKey), body(r).phoneNumber), Date.now()),
+      trusted: (r) => store.isTrusted(phoneSubject(keysFor((r.context as SendContext).hashKey), body(r).phoneNumber), Date.now()),
       skip: limitsAlreadyTaken,
     }),
   )
   .handler(async (event, context) => {
-    const ctx = context as WithSecrets;
+    const ctx = context as SendContext;
     const request = { event };
     const { body: answer, smsSent } = await sendOtp(
       { config, store, provider },
       {
         phoneNumber: body(request).phoneNumber,
         apiKey: ctx.apiKey,
-        signingKey: ctx.signingKey,
+        hashKey: ctx.hashKey,
         idempotencyKey: event.headers?.['idempotency-key'],
         keptCode: idempotentCode(context),
         // Leave the function time to answer (and API Gateway's 30 s) after the last provider attempt.

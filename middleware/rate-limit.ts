@@ -61,7 +61,7 @@ export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj
       request[TAKEN] = { grants: [], settled: Promise.resolve() };
       return;
     }
-    const keys = keysFor((request.context as unknown as SecretsContext).signingKey);
+    const keys = keysFor((request.context as unknown as SecretsContext).hashKey);
     const outcome = await takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now(), {
       ...(trusted ? { trusted: trusted(request) } : {}),
       ...(retryDelaysMs ? { retryDelaysMs } : {}),

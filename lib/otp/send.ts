@@ -20,7 +20,8 @@ export interface SendRequest {
   /** Already judged by middleware/phone-number.ts. */
   phoneNumber: string;
   apiKey: string;
-  signingKey: string;
+  /** The hash key (HASH_SECRET_ID, base64), from middleware/secrets.ts. */
+  hashKey: string;
   /** The client's Idempotency-Key, if it sent one (already validated). */
   idempotencyKey?: string | undefined;
   /** The code the Idempotency-Key's record keeps (middleware/idempotency.ts), to re-deliver on a retry. */
@@ -60,7 +61,7 @@ const derivedProviderKey = (keys: Keys, phone: string, clientKey: string): strin
 export const sendOtp = async (deps: SendDeps, req: SendRequest): Promise<{ body: SendResponse; smsSent: boolean }> => {
   const { config, store, provider } = deps;
   const now = (deps.now ?? Date.now)();
-  const keys = keysFor(req.signingKey);
+  const keys = keysFor(req.hashKey);
   const phone = req.phoneNumber;
 
   const testCode = config.testNumbers.get(phone);

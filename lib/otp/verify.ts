@@ -19,7 +19,9 @@ export interface VerifyDeps {
 export interface VerifyRequest {
   otpRequestId: string;
   otp: string;
-  signingKey: string;
+  /** The hash key (HASH_SECRET_ID, base64) and the token key secret (parsed JSON), from middleware/secrets.ts. */
+  hashKey: string;
+  tokenKey: unknown;
   /** The caller's address (requestContext.http.sourceIp): wrong codes are counted per client. */
   sourceIp: string | undefined;
 }
@@ -52,7 +54,7 @@ const decoyFor = (keys: Keys) => ({ subject: phoneSubject(keys, DEAD_ID.phone), 
 export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<VerifyResponse> => {
   const { config, store } = deps;
   const now = (deps.now ?? Date.now)();
-  const keys = keysFor(req.signingKey);
+  const keys = keysFor(req.hashKey);
 
   const opened = openRequestId(keys, req.otpRequestId);
   const target = opened === undefined ? decoyFor(keys) : { subject: phoneSubject(keys, opened.phone), codeId: opened.codeId, phone: opened.phone };
@@ -108,11 +110,13 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
   ]);
   if (!used) throw new OtpExpired();
 
-  const { token, expiresAt } = await signOtpToken(keys.token, {
+  const { token, expiresAt } = await signOtpToken(req.tokenKey, {
     phone: target.phone,
     otpRequestId: req.otpRequestId,
     nowSeconds: Math.floor(now / 1000),
     ttlSeconds: config.tokenTtlSeconds,
+    issuer: config.tokenIssuer,
+    audience: config.tokenAudience,
   });
   logger.info('code verified', { phone: maskPhone(target.phone) });
   return { verified: true, token, tokenExpiresAt: new Date(expiresAt * 1000).toISOString() };
