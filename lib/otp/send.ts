@@ -39,9 +39,13 @@ export interface SendResponse {
 /** The number's pseudonym in the store (also how verify finds the record again). */
 export const phoneSubject = (keys: Keys, phone: string): string => pseudonym(keys, 'phone', phone);
 
-/** A UUID-shaped provider idempotency key derived from ours, so a retried action reuses it (it is not the code). */
-const derivedProviderKey = (keys: Keys, phone: string, clientKey: string): string => {
-  const h = createHmac('sha256', keys.subject).update(`provider-idempotency\0${phone}\0${clientKey}`).digest('hex');
+/**
+ * A UUID-shaped provider idempotency key derived from ours and the code, so a retry that re-delivers the
+ * kept code reuses it (the provider deduplicates), while a new code under the same client key (after our
+ * record expired) is a new provider request and is delivered. The code cannot be recovered from it (HMAC).
+ */
+const derivedProviderKey = (keys: Keys, phone: string, clientKey: string, code: string): string => {
+  const h = createHmac('sha256', keys.subject).update(`provider-idempotency\0${phone}\0${clientKey}\0${code}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 };
 
@@ -81,7 +85,7 @@ export const sendOtp = async (deps: SendDeps, req: SendRequest): Promise<{ body:
       apiKey: req.apiKey,
       phoneNumber: phone,
       code,
-      idempotencyKey: req.idempotencyKey === undefined ? randomUUID() : derivedProviderKey(keys, phone, req.idempotencyKey),
+      idempotencyKey: req.idempotencyKey === undefined ? randomUUID() : derivedProviderKey(keys, phone, req.idempotencyKey, code),
       deadline: req.deadline,
     });
   } catch (error) {
