@@ -78,6 +78,8 @@ export const idempotencyMiddleware = (opts: IdempotencyOptions): MiddlewareObj<A
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
 
   const idempotencyMiddlewareBefore = async (request: WithOwned): Promise<void> => {
+    // Never a code from an earlier invocation, should a runtime ever hand the same context object twice.
+    (request.context as { [KEPT_CODE]?: string })[KEPT_CODE] = undefined;
     const header = request.event.headers?.['idempotency-key'];
     if (header === undefined) return;
     if (!IDEMPOTENCY_KEY_PATTERN.test(header)) {

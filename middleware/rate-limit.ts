@@ -57,6 +57,7 @@ export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj
   }
 
   const rateLimitMiddlewareBefore = async (request: WithGrants): Promise<void> => {
+    (request.context as { [RULES]?: string[] })[RULES] = [];
     if (skip?.(request)) {
       request[TAKEN] = { grants: [], settled: Promise.resolve() };
       return;
