@@ -27,7 +27,7 @@ type SendContext = WithSecrets<'apiKey' | 'hashKey'>;
 const body = (r: { event: unknown }) => (r.event as Event).body;
 const sourceIp = (r: { event: unknown }) => (r.event as Event).requestContext?.http?.sourceIp;
 
-export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, latencyMetric: 'SendLatency' })
+export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, originVerify: { secretId: config.originVerifySecretId, cacheSeconds: config.secretsCacheSeconds }, latencyMetric: 'SendLatency' })
   .use(jsonBodyMiddleware({ maxBytes: 4096 }))
   .use(validator({ eventSchema: validateSendOtp }))
   .use(
