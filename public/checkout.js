@@ -222,6 +222,8 @@
         return 'That does not look like a mobile number. Enter it in international format, e.g. +919876543210.';
       case 'country_not_allowed':
         return 'Sorry, we cannot send codes to numbers in that country. Please use another mobile number.';
+      case 'challenge_failed':
+        return 'Please confirm you are not a robot, then press the button again.';
       case 'payload_too_large':
         return 'What you entered is too long. Please check it and try again.';
       case 'unsupported_media_type':

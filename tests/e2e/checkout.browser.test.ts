@@ -209,6 +209,7 @@ describe('checkout page against a scripted API', () => {
     { route: 'send-otp', reply: err(400, 'invalid_request', { details: [{ path: '/phoneNumber' }] }), code: 'invalid_request', message: /not accepted\. Check the number/ },
     { route: 'send-otp', reply: err(400, 'invalid_phone_number'), code: 'invalid_phone_number', message: /does not look like a mobile number.*\+919876543210/ },
     { route: 'send-otp', reply: err(403, 'country_not_allowed'), code: 'country_not_allowed', message: /cannot send codes to numbers in that country/ },
+    { route: 'send-otp', reply: err(403, 'challenge_failed'), code: 'challenge_failed', message: /confirm you are not a robot/ },
     { route: 'send-otp', reply: err(413, 'payload_too_large'), code: 'payload_too_large', message: /too long/ },
     { route: 'send-otp', reply: err(415, 'unsupported_media_type'), code: 'unsupported_media_type', message: /format the service does not accept/ },
     { route: 'send-otp', reply: err(409, 'idempotency_conflict'), code: 'idempotency_conflict', message: /clashed with an earlier one/ },
