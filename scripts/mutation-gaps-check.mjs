@@ -11,10 +11,10 @@ const I = 'tests/integration/mutation-gaps-idempotency.test.ts';
 const U = 'tests/unit/mutation-gaps-middleware.test.ts';
 // [name, file, original text, mutated text, test file, test name filter]
 const MUTANTS = [
-  ['codes.ts: keyless branch -> false (one fixed code)', 'lib/otp/codes.ts', 'if (seed === undefined || keys === undefined) {', 'if (false) {', C, 'codes'],
-  ['codes.ts: keyed padStart "0" -> ""', 'lib/otp/codes.ts', "toString().padStart(length, '0')", "toString().padStart(length, '')", C, 'codes'],
+  ['codes.ts: range 10 ** length -> 10 * length (a narrowed code space)', 'lib/otp/codes.ts', 'randomInt(0, 10 ** length)', 'randomInt(0, 10 * length)', C, 'codes'],
+  ['codes.ts: padStart "0" -> "" (a lost leading zero)', 'lib/otp/codes.ts', "padStart(length, '0')", "padStart(length, '')", C, 'codes'],
   ['limiter.ts: TTL (window + 1) -> (window - 1)', 'lib/ratelimit/limiter.ts', 'const expiresAt = (window + 1) * rule.windowSeconds + 3600;', 'const expiresAt = (window - 1) * rule.windowSeconds + 3600;', C, 'TTL'],
-  ['verify.ts: failure counter TTL (window + 1) -> (window - 1)', 'lib/otp/verify.ts', 'expiresAt: (window + 1) * rule.windowSeconds + 3600,', 'expiresAt: (window - 1) * rule.windowSeconds + 3600,', C, 'TTL'],
+  ['verify.ts: failure counter TTL (window + 1) -> (window - 1)', 'lib/otp/verify.ts', 'expiresAt: (window + 1) * rule.windowSeconds + 3600 }', 'expiresAt: (window - 1) * rule.windowSeconds + 3600 }', C, 'TTL'],
   ['request-id.ts: canonical spelling check -> false', 'lib/otp/request-id.ts', "|| raw.toString('base64url') !== otpRequestId)", '|| false)', C, 'spelling'],
   ['errors.ts: >= 400 -> > 400', 'middleware/errors.ts', 'e.statusCode >= 400 &&', 'e.statusCode > 400 &&', U, 'errors'],
   ['errors.ts: validator guard statusCode === 400 -> true', 'middleware/errors.ts', "=== '@middy/validator' && e.statusCode === 400)", "=== '@middy/validator' && true)", U, 'errors'],
@@ -23,7 +23,7 @@ const MUTANTS = [
   ['idempotency.ts: Math.min -> Math.max (wait past the deadline)', 'middleware/idempotency.ts', 'Math.min(o.maxWaitMs, remaining - 1000)', 'Math.max(o.maxWaitMs, remaining - 1000)', I, 'deadline'],
   ['idempotency.ts: charged takeover -> never', 'middleware/idempotency.ts', "if (state.state === 'charged') {", 'if (false) {', I, 'takes over'],
   ['idempotency.ts: complete failure log -> silent', 'middleware/idempotency.ts', ".catch((error: unknown) => logger.warn('could not store the idempotent response', { error }));", '.catch(() => undefined);', U, 'idempotency'],
-  ['rate-limit.ts: undo failure log -> silent', 'middleware/rate-limit.ts', "await undo?.().catch((error: unknown) => logger.warn('could not undo the write made after the rate limit', { error }));", 'await undo?.().catch(() => undefined);', U, 'rate limit'],
+  ['send.ts: undo failure log -> silent', 'lib/otp/send.ts', ".catch((e: unknown) => logger.warn('could not restore the replaced code', { error: e }));", '.catch(() => undefined);', U, 'send'],
 ];
 
 const only = process.argv[2];
