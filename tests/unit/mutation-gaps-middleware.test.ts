@@ -21,9 +21,9 @@ import { errorsMiddleware } from '../../middleware/errors';
 import { idempotencyMiddleware } from '../../middleware/idempotency';
 import { useDynalite } from '../support/dynalite';
 
-// The secrets layer's hash key (base64), also under its pre-v2 name.
+// The secrets layer's hash key (base64).
 const KEY = randomBytes(32).toString('base64');
-const lambdaContext = () => ({ signingKey: KEY, hashKey: KEY, getRemainingTimeInMillis: () => 10_000 }) as never;
+const lambdaContext = () => ({ hashKey: KEY, getRemainingTimeInMillis: () => 10_000 }) as never;
 
 let logged: { level: string; message: string }[];
 beforeEach(() => {
