@@ -89,7 +89,10 @@ fi
 echo "ci-dynamodb-local: node $("$node22" -v), $# suite(s): $*"
 
 # In the background and waited for, so that a signal runs the cleanup at once rather than after the tests.
-ip netns exec "$ns" env TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port" PATH="$(dirname "$node22"):$PATH" \
+# Dummy credentials of letters and digits only: DynamoDB Local answers UnrecognizedClientException to any other
+# access key id (e.g. "ci-dummy"), which the handlers would turn into 503s. Never anyone's real keys.
+ip netns exec "$ns" env -u AWS_SESSION_TOKEN -u AWS_PROFILE TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port" PATH="$(dirname "$node22"):$PATH" \
+  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
   "$node22" node_modules/jest/bin/jest.js "$@" &
 tests=$!
 wait "$tests"
