@@ -502,7 +502,13 @@
     /** The send button counts down for the number now typed, not for the one last refused. */
     function refreshSendCountdown() {
       var e164 = toE164(el.phone.value, countries);
-      sendCtl.until(e164 ? sendDeadlines[e164] || 0 : 0);
+      // A number whose code still works: the button leads back to that code, so it does not wait.
+      sendCtl.until(e164 && !livePending(e164) ? sendDeadlines[e164] || 0 : 0);
+    }
+
+    function livePending(e164) {
+      var p = pending[e164];
+      return p && !p.dead && Date.parse(p.expiresAt) > Date.now() ? p : null;
     }
 
     function showCodeStep(e164) {
@@ -586,9 +592,8 @@
       }
       fieldError(el.phone, el.phoneError, '');
       el.phone.value = display(e164);
-      var p = pending[e164];
       // The same number again while its code still works: back to that code, no new SMS (and no 429).
-      if (p && !p.dead && Date.parse(p.expiresAt) > Date.now()) {
+      if (livePending(e164)) {
         showCodeStep(e164);
         say('info', fill(t.samePending, { phone: display(e164) }));
         el.otp.focus();
