@@ -644,7 +644,7 @@ describe('checkout page against `npm start` (real handlers, sandbox SMS)', () =>
     const page = await fetch(`${url}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(await page.text()).toContain('id="otp-checkout"');
+    expect(await page.text()).toMatch(/<div data-otp-widget[^>]*><\/div>\s*<script src="otp-widget.js" defer><\/script>/);
     // Not framed by another site, types never guessed (API.md's local stack = a careful production host).
     expect(page.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
     expect(page.headers.get('x-frame-options')).toBe('DENY');
@@ -660,7 +660,7 @@ describe('checkout page against `npm start` (real handlers, sandbox SMS)', () =>
     expect(await openapi.json()).toEqual(buildOpenApi());
   });
 
-  it('sends, refuses a wrong code with attempts left, verifies the right one, then refuses an early resend', async () => {
+  it('sends, refuses a wrong code with attempts left, verifies the right one, then holds back or refuses an early resend', async () => {
     const s = need();
     const page = await newPage();
     const exchanges: string[] = [];
@@ -745,22 +745,31 @@ describe('checkout page against `npm start` (real handlers, sandbox SMS)', () =>
     await expectAxeClean(page, 'npm start: done');
     await shot(page, 'checkout.png');
 
-    // 4. Another send to the same number at once: refused by the cooldown, no SMS.
+    // 4. Another send to the same number at once. The widget knows the cooldown and holds the button back
+    //    (no request); a fresh page, which does not, meets the service's own 429. No SMS either way.
     const mark2 = s.output().length;
     await page.click(T('restart-button'));
     await page.waitForSelector(T('send-form'), { state: 'visible' });
     expect(await page.inputValue(T('phone'))).toBe(SHOWN);
-    await page.click(T('send-button'));
     if (cooldown > 0) {
-      const limited = await errorShown(page, 'rate_limited');
-      expect(limited).toMatch(/Try again in \d+ s\./);
       expect(await page.locator(T('send-button')).isDisabled()).toBe(true);
       expect(await page.locator(T('send-button')).textContent()).toMatch(/^Send code in \d+ s$/);
-      await shot(page, 'checkout-rate-limited.png');
-      await expectAxeClean(page, 'npm start: rate limited');
+      const fresh = await newPage();
+      fresh.on('request', (request) => {
+        if (request.url().endsWith('/auth/send-otp') && request.method() === 'POST') sendKeys.push(request.headers()['idempotency-key'] ?? '');
+      });
+      await serveAxe(fresh, s.url);
+      await openPage(fresh, `${s.url}/`);
+      await sendFor(fresh, '9876543210');
+      const limited = await errorShown(fresh, 'rate_limited');
+      expect(limited).toMatch(/Try again in \d+ s\./);
+      expect(await fresh.locator(T('send-button')).textContent()).toMatch(/^Send code in \d+ s$/);
+      await shot(fresh, 'checkout-rate-limited.png');
+      await expectAxeClean(fresh, 'npm start: rate limited');
       await new Promise((r) => setTimeout(r, 500));
       expect(s.smsSince(mark2)).toEqual([]);
     } else {
+      await page.click(T('send-button'));
       await page.waitForSelector(T('verify-form'), { state: 'visible' });
       await s.waitForSms(mark2);
     }
