@@ -1,0 +1,23 @@
+/**
+ * The README and docs/ are read from a clone: every link is either a web address or a path that stays
+ * inside the repository (nothing points at the shared planning folder beside it).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '..', '..');
+const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+const links = (file: string): string[] =>
+  [...readFileSync(join(ROOT, file), 'utf8').matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+
+describe.each(DOCS)('%s', (file) => {
+  it('links only to the web or to paths inside the repository', () => {
+    for (const target of links(file)) {
+      if (/^(https?:|mailto:|#)/.test(target)) continue;
+      const path = resolve(dirname(join(ROOT, file)), target.split('#')[0]!);
+      expect({ target, inside: !relative(ROOT, path).startsWith('..') }).toEqual({ target, inside: true });
+      expect(target).not.toMatch(/shared|API\.md|startmessaging\.md/);
+    }
+  });
+});
