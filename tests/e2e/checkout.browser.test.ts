@@ -325,6 +325,22 @@ describe('the widget against a scripted API', () => {
     expect(api.calls[1]!.body).toEqual({ otpRequestId: 'req_1_abcdef', otp: '123456' });
   });
 
+  it('Enter submits each step, and focus follows the flow', async () => {
+    const page = await newPage();
+    const api = await mockCheckout(page);
+    await openPage(page, `${MOCK_ORIGIN}/`);
+    await page.fill(T('phone'), '98765 43210');
+    await page.press(T('phone'), 'Enter');
+    await page.waitForSelector(T('verify-form'), { state: 'visible' });
+    const focused = () => page.evaluate(() => (globalThis as any).document.activeElement?.getAttribute('data-testid'));
+    expect(await focused()).toBe('otp');
+    await page.keyboard.type('123456');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(T('success'), { state: 'visible' });
+    expect(await focused()).toBe('success');
+    expect(api.calls.map((c) => c.route)).toEqual(['send-otp', 'verify-otp']);
+  });
+
   it('the send countdown belongs to the number it was about', async () => {
     const page = await newPage();
     const api = await mockWithAxe(page);
