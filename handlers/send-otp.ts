@@ -1,23 +1,16 @@
-import middy from '@middy/core';
-import httpErrorHandler from '@middy/http-error-handler';
-import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import validator from '@middy/validator';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadConfig } from '../lib/config';
-import { logger } from '../lib/log';
-import { count, latencyMiddleware, metrics } from '../lib/metrics';
+import { count } from '../lib/metrics';
 import { deliverSend, prepareSend, type PreparedSend } from '../lib/otp/send';
 import { createStartMessagingClient } from '../lib/provider/startmessaging';
 import { sendRules, type RateLimitSubjectInput } from '../lib/ratelimit/rules';
 import { createDynamoStore } from '../lib/store/dynamodb';
-import { errorsMiddleware } from '../middleware/errors';
+import { httpApi } from '../middleware/http-api';
 import { idempotencyMiddleware, limitsAlreadyTaken } from '../middleware/idempotency';
 import { jsonBodyMiddleware } from '../middleware/json-body';
 import { phoneNumberMiddleware } from '../middleware/phone-number';
 import { rateLimitMiddleware } from '../middleware/rate-limit';
-import { responseHeadersMiddleware } from '../middleware/response-headers';
 import { secretsMiddleware, type WithSecrets } from '../middleware/secrets';
 import { validateSendOtp } from '../schemas/validators.generated';
 
@@ -27,21 +20,12 @@ const store = createDynamoStore({ table: config.table });
 const provider = createStartMessagingClient({ baseUrl: config.startMessagingBaseUrl, timeoutMs: config.startMessagingTimeoutMs });
 
 type Event = Omit<APIGatewayProxyEventV2, 'body'> & { body: { phoneNumber: string } };
-type SendContext = WithSecrets & { preparedSend: PreparedSend };
+type SendContext = WithSecrets<'apiKey' | 'hashKey'> & { preparedSend: PreparedSend };
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Error, Context>()
-  .use(responseHeadersMiddleware({ corsAllowedOrigins: config.corsAllowedOrigins }))
-  // Outer layers: their onError runs after the error is mapped, so the log context and the
-  // metrics flush see the final answer.
-  .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics))
-  .use(latencyMiddleware('SendLatency'))
-  .use(httpErrorHandler({ logger: false }))
-  .use(errorsMiddleware())
-  .use(httpHeaderNormalizer())
+export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, latencyMetric: 'SendLatency' })
   .use(jsonBodyMiddleware({ maxBytes: 4096 }))
   .use(validator({ eventSchema: validateSendOtp }))
-  .use(secretsMiddleware({ apiKeySecretId: config.apiKeySecretId, signingSecretId: config.signingSecretId, cacheSeconds: config.secretsCacheSeconds }))
+  .use(secretsMiddleware({ secrets: { apiKey: config.apiKeySecretId, hashKey: config.hashSecretId }, cacheSeconds: config.secretsCacheSeconds }))
   .use(phoneNumberMiddleware({ allowedCountryCodes: config.allowedCountryCodes }))
   .use(idempotencyMiddleware({ store, scope: 'send-otp', fingerprint: (r) => (r.event as unknown as Event).body.phoneNumber }))
   .use(
@@ -56,7 +40,7 @@ export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Er
         const ctx = r.context as SendContext;
         ctx.preparedSend = await prepareSend(
           { config, store },
-          { phoneNumber: e.body.phoneNumber, signingKey: ctx.signingKey, idempotencyKey: e.headers?.['idempotency-key'] },
+          { phoneNumber: e.body.phoneNumber, hashKey: ctx.hashKey, idempotencyKey: e.headers?.['idempotency-key'] },
         );
         return ctx.preparedSend.undo;
       },

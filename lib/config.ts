@@ -6,8 +6,10 @@
 export interface Config {
   startMessagingBaseUrl: string;
   startMessagingTimeoutMs: number;
+  /** Secret ids (API.md "Keys"): one secret per purpose; each function fetches only those it uses. */
   apiKeySecretId: string;
-  signingSecretId: string;
+  hashSecretId: string;
+  tokenKeySecretId: string;
   table: string;
   allowedCountryCodes: readonly string[];
   otpLength: number;
@@ -20,6 +22,9 @@ export interface Config {
   sendLimitPerIpPerHour: number;
   sendBudgetPerDay: number;
   tokenTtlSeconds: number;
+  /** The token's `iss` and `aud` claims; a checkout backend requires both. */
+  tokenIssuer: string;
+  tokenAudience: string;
   corsAllowedOrigins: readonly string[];
   /** Optional extras for the provider request (not in API.md's table; documented in the README). */
   appName: string | undefined;
@@ -70,6 +75,13 @@ const url = (env: Env, name: string, fallback: string): string => {
   return v.replace(/\/+$/, '');
 };
 
+// A claim value a backend types into its verifier: printable ASCII, no spaces, at most 200 characters.
+const claim = (env: Env, name: string, fallback: string): string => {
+  const v = str(env, name, fallback);
+  if (!/^[\x21-\x7e]{1,200}$/.test(v)) throw new ConfigError(`${name} must be 1 to 200 printable characters without spaces, got "${v}"`);
+  return v;
+};
+
 export const loadConfig = (env: Env = process.env): Config => {
   const allowedCountryCodes = list(env, 'ALLOWED_COUNTRY_CODES', '91');
   for (const cc of allowedCountryCodes) {
@@ -92,7 +104,8 @@ export const loadConfig = (env: Env = process.env): Config => {
     startMessagingBaseUrl: url(env, 'STARTMESSAGING_BASE_URL', 'https://api.startmessaging.com'),
     startMessagingTimeoutMs: int(env, 'STARTMESSAGING_TIMEOUT_MS', 5000, 100, 20000),
     apiKeySecretId: str(env, 'API_KEY_SECRET_ID', 'sm/api-key'),
-    signingSecretId: str(env, 'SIGNING_SECRET_ID', 'otp/signing-key'),
+    hashSecretId: str(env, 'HASH_SECRET_ID', 'otp/hash-key'),
+    tokenKeySecretId: str(env, 'TOKEN_KEY_SECRET_ID', 'otp/token-key'),
     table: str(env, 'OTP_TABLE', `otp-${str(env, 'STAGE', 'dev')}`),
     allowedCountryCodes,
     otpLength: int(env, 'OTP_LENGTH', 6, 4, 8),
@@ -105,6 +118,8 @@ export const loadConfig = (env: Env = process.env): Config => {
     sendLimitPerIpPerHour: int(env, 'SEND_LIMIT_PER_IP_PER_HOUR', 20, 1),
     sendBudgetPerDay: int(env, 'SEND_BUDGET_PER_DAY', 10000, 1),
     tokenTtlSeconds: int(env, 'TOKEN_TTL_SECONDS', 600, 1),
+    tokenIssuer: claim(env, 'TOKEN_ISSUER', 'otp-service'),
+    tokenAudience: claim(env, 'TOKEN_AUDIENCE', 'checkout'),
     corsAllowedOrigins,
     appName,
     templateId,

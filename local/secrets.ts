@@ -8,7 +8,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { decodeHashKey } from '../lib/otp/keys';
+import { parseTokenKey } from '../lib/otp/token';
 import { listenOnLoopback, LOCALHOST } from './env';
+import { newHashKey, newTokenKeySecret } from './keys';
 
 export interface SecretsStandIn {
   endpoint: string;
@@ -130,4 +133,17 @@ export const startSecretsStandIn = async (opts: { secrets: Record<string, string
         server.closeAllConnections();
       })),
   };
+};
+
+/**
+ * The two key secrets a local stack serves, generated fresh (API.md "Local stack"): a random hash key and a
+ * token key pair. Checked with the service's own parsers, so the stand-in can never serve what the service
+ * would refuse.
+ */
+export const localKeySecrets = async (ids: { hashSecretId: string; tokenKeySecretId: string }): Promise<Record<string, string>> => {
+  const hashKey = newHashKey();
+  decodeHashKey(hashKey);
+  const tokenKey = await newTokenKeySecret();
+  parseTokenKey(tokenKey);
+  return { [ids.hashSecretId]: hashKey, [ids.tokenKeySecretId]: JSON.stringify(tokenKey) };
 };

@@ -14,7 +14,6 @@
  * against DynamoDB Local, a real provider sandbox, etc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -24,7 +23,7 @@ import { createTable, startLocalDynamo } from './dynamo';
 import { corsRulesFor, createFrontServer, type CorsRules } from './front-server';
 import { awsEnvFor, dummyAwsEnv, freePort, LOCALHOST, privateBuildFolder, REPO_ROOT, waitForPort } from './env';
 import { startSandboxProvider, type Sandbox } from './sandbox-provider';
-import { startSecretsStandIn } from './secrets';
+import { localKeySecrets, startSecretsStandIn } from './secrets';
 
 export const SERVERLESS_BIN = join(REPO_ROOT, 'node_modules', 'serverless', 'bin', 'serverless.js');
 const STAGE = 'dev';
@@ -56,7 +55,8 @@ export const startLocalPieces = async (
   const describe: string[] = [];
   const tableName = base.OTP_TABLE?.trim() || `otp-${STAGE}`;
   const apiKeySecretId = base.API_KEY_SECRET_ID?.trim() || 'sm/api-key';
-  const signingSecretId = base.SIGNING_SECRET_ID?.trim() || 'otp/signing-key';
+  const hashSecretId = base.HASH_SECRET_ID?.trim() || 'otp/hash-key';
+  const tokenKeySecretId = base.TOKEN_KEY_SECRET_ID?.trim() || 'otp/token-key';
   const env: Record<string, string> = {};
   let sandbox: Sandbox | undefined;
 
@@ -79,13 +79,13 @@ export const startLocalPieces = async (
       const secrets = await startSecretsStandIn({
         secrets: {
           [apiKeySecretId]: base.SM_API_KEY || 'sm_test_local',
-          // A fresh key per start: tokens from an earlier run stop verifying, like after a rotation.
-          [signingSecretId]: randomBytes(32).toString('base64url'),
+          // Fresh keys per start: codes and tokens from an earlier run stop verifying, like after a rotation.
+          ...(await localKeySecrets({ hashSecretId, tokenKeySecretId })),
         },
       });
       closers.push(() => secrets.close());
       env.AWS_ENDPOINT_URL_SECRETS_MANAGER = secrets.endpoint;
-      describe.push(`Secrets Manager  ${secrets.endpoint} (stand-in: ${apiKeySecretId} from SM_API_KEY, ${signingSecretId} random, not shown)`);
+      describe.push(`Secrets Manager  ${secrets.endpoint} (stand-in: ${apiKeySecretId} from SM_API_KEY; ${hashSecretId}, ${tokenKeySecretId} generated, not shown)`);
     }
 
     if (base.STARTMESSAGING_BASE_URL) {
@@ -112,7 +112,8 @@ export const startLocalPieces = async (
   Object.assign(env, allOurs ? { ...dummyAwsEnv } : awsEnvFor(base), {
     OTP_TABLE: tableName,
     API_KEY_SECRET_ID: apiKeySecretId,
-    SIGNING_SECRET_ID: signingSecretId,
+    HASH_SECRET_ID: hashSecretId,
+    TOKEN_KEY_SECRET_ID: tokenKeySecretId,
   });
   return { env, describe, sandbox, tableName, close };
 };

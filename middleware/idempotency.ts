@@ -74,7 +74,7 @@ export const idempotencyMiddleware = (opts: IdempotencyOptions): MiddlewareObj<A
     if (!IDEMPOTENCY_KEY_PATTERN.test(header)) {
       throw new InvalidRequest('Idempotency-Key must be 8 to 128 characters of A-Z a-z 0-9 _ - : .');
     }
-    const keys = keysFor((request.context as unknown as SecretsContext).signingKey);
+    const keys = keysFor((request.context as unknown as SecretsContext).hashKey);
     const key = pseudonym(keys, `idempotency:${o.scope}`, header);
     const fingerprint = pseudonym(keys, 'idempotency-body', o.fingerprint(request));
     const owner = randomUUID();

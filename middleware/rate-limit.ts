@@ -61,7 +61,7 @@ export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj
   }
 
   const rateLimitMiddlewareBefore = async (request: WithGrants): Promise<void> => {
-    const keys = keysFor((request.context as unknown as SecretsContext).signingKey);
+    const keys = keysFor((request.context as unknown as SecretsContext).hashKey);
     const outcome: TakeOutcome = skip?.(request)
       ? { ok: true, grants: [] }
       : await takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now());

@@ -12,13 +12,15 @@ import type { MiddlewareObj, Request } from '@middy/core';
  */
 export interface ResponseHeadersOptions {
   corsAllowedOrigins: readonly string[];
+  /** Default `no-store`; the JWKS (public keys, the same for everyone) is cacheable. */
+  cacheControl?: string;
 }
 
 export const CORS_ALLOWED_HEADERS = 'content-type,idempotency-key';
 export const CORS_EXPOSED_HEADERS = 'retry-after';
 
 export const responseHeadersMiddleware = (opts: ResponseHeadersOptions): MiddlewareObj => {
-  for (const key of Object.keys(opts)) if (key !== 'corsAllowedOrigins') throw new TypeError(`responseHeadersMiddleware: unknown option "${key}"`);
+  for (const key of Object.keys(opts)) if (key !== 'corsAllowedOrigins' && key !== 'cacheControl') throw new TypeError(`responseHeadersMiddleware: unknown option "${key}"`);
   const cors = httpCors({
     origins: [...opts.corsAllowedOrigins],
     headers: CORS_ALLOWED_HEADERS,
@@ -28,6 +30,7 @@ export const responseHeadersMiddleware = (opts: ResponseHeadersOptions): Middlew
   });
   // Its defaults (nosniff, HSTS, no-referrer, no framing, …); the HTML-only ones stay off for JSON.
   const security = httpSecurityHeaders();
+  const cacheControl = opts.cacheControl ?? 'no-store';
 
   const finish = async (request: Request): Promise<void> => {
     if (request.response === undefined) return;
@@ -44,7 +47,8 @@ export const responseHeadersMiddleware = (opts: ResponseHeadersOptions): Middlew
     // The library writes some headers with no value (Server, X-Powered-By blanked, an empty Reporting-Endpoints).
     for (const [n, v] of Object.entries(response.headers)) if (v === undefined || v === '') delete response.headers[n];
     response.headers['Content-Type'] = 'application/json';
-    response.headers['Cache-Control'] = 'no-store';
+    // Errors are never cached, whatever the route.
+    response.headers['Cache-Control'] = request.error ? 'no-store' : cacheControl;
   };
 
   return { after: finish, onError: finish };

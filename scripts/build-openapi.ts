@@ -98,7 +98,8 @@ const REQUIRED_EXTRA: Partial<Record<ErrorCode, string>> = {
 };
 
 /** Which codes each route can answer. Verify never calls StartMessaging, so it has no 502/504. */
-const ROUTE_ERRORS: Record<'send' | 'verify', ErrorCode[]> = {
+const ROUTE_ERRORS: Record<'send' | 'verify' | 'jwks', ErrorCode[]> = {
+  jwks: ['service_unavailable', 'internal_error'],
   send: [
     'invalid_request',
     'invalid_phone_number',
@@ -183,6 +184,32 @@ const errorResponses = (codes: readonly ErrorCode[]): Record<string, Json> => {
   return out;
 };
 
+const JWKS_SCHEMA: Json = {
+  type: 'object',
+  required: ['keys'],
+  additionalProperties: false,
+  properties: {
+    keys: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use'],
+        additionalProperties: false,
+        properties: {
+          kty: { const: 'EC' },
+          crv: { const: 'P-256' },
+          x: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+          y: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+          kid: { type: 'string', minLength: 1, maxLength: 128 },
+          alg: { const: 'ES256' },
+          use: { const: 'sig' },
+        },
+      },
+    },
+  },
+};
+
 const jsonBody = (schemaName: string, example: Json): Json => ({
   required: true,
   description: 'JSON, at most 4 KiB. `Content-Type: application/json` (a charset parameter is fine).',
@@ -254,7 +281,8 @@ export function buildOpenApi(): Record<string, unknown> {
           summary: 'Verify a code and get a signed token',
           description:
             'A code verifies at most once, only before it expires, and only within VERIFY_MAX_ATTEMPTS tries. The token is a ' +
-            'compact JWS (HS256) with claims `sub` (the verified E.164 number), `jti` (the otpRequestId), `iat`, `exp` and `iss`.',
+            'compact JWS signed ES256 (header `alg`, `typ: JWT`, `kid`) with claims `iss`, `aud`, `sub` (the verified E.164 number), ' +
+            '`jti` (the otpRequestId), `iat` and `exp`. Verify it against `GET /.well-known/jwks.json`: no secret is needed.',
           requestBody: jsonBody('VerifyOtpRequest', { otpRequestId: '3f0c9a1e5b7d4c2a8e6f1b3d5a7c9e0f', otp: '123456' }),
           responses: {
             '200': {
@@ -262,11 +290,37 @@ export function buildOpenApi(): Record<string, unknown> {
               content: {
                 'application/json': {
                   schema: ref('VerifyOtpResponse'),
-                  example: { verified: true, token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIrOTE5ODc2NTQzMjEwIn0.c2lnbmF0dXJl', tokenExpiresAt: '2026-11-29T10:45:00.000Z' },
+                  example: { verified: true, token: 'eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImsxIn0.eyJzdWIiOiIrOTE5ODc2NTQzMjEwIn0.c2lnbmF0dXJl', tokenExpiresAt: '2026-11-29T10:45:00.000Z' },
                 },
               },
             },
             ...errorResponses(ROUTE_ERRORS.verify),
+          },
+        },
+      },
+      '/.well-known/jwks.json': {
+        get: {
+          operationId: 'getJwks',
+          tags: ['auth'],
+          summary: 'The public keys that verify tokens',
+          description:
+            'One public EC P-256 JWK per key that may have signed a live token: the current key first, then previous ones ' +
+            'kept through a rotation. Never a private member. `Cache-Control: public, max-age=300`; a verifier that meets ' +
+            'an unknown `kid` fetches it again.',
+          responses: {
+            '200': {
+              description: 'OK: the key set.',
+              headers: { 'Cache-Control': { description: '`public, max-age=300`', schema: { type: 'string' } } },
+              content: {
+                'application/json': {
+                  schema: JWKS_SCHEMA,
+                  example: {
+                    keys: [{ kty: 'EC', crv: 'P-256', x: 'yNIINLA7X1_DETRBUEDpXJUUmcwunsnloncduhh3s3M', y: 'JSMBmrJWgdAygsuXYuEtiXESigUuxH5uxUg0ApIax6g', kid: '6ypJyQtl2P74Zd7EQiq8CLB35iJEvdKwX2pY9KytVqI', alg: 'ES256', use: 'sig' }],
+                  },
+                },
+              },
+            },
+            ...errorResponses(ROUTE_ERRORS.jwks),
           },
         },
       },

@@ -9,7 +9,7 @@
  */
 import { hashCode } from '../../lib/otp/codes';
 import { keysFor } from '../../lib/otp/keys';
-import { RIGHT_CODE, SECRETS, SIGNING_KEY } from './fixtures';
+import { HASH_KEY, RIGHT_CODE, SECRETS } from './fixtures';
 
 export type DynamoOperation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
 type Plain = Record<string, unknown>;
@@ -26,7 +26,7 @@ const hashes = new Map<string, string>();
 const rightHash = (codeId: string): string => {
   let h = hashes.get(codeId);
   if (h === undefined) {
-    h = hashCode(keysFor(SIGNING_KEY), codeId, RIGHT_CODE);
+    h = hashCode(keysFor(HASH_KEY), codeId, RIGHT_CODE);
     if (hashes.size > 1000) hashes.clear();
     hashes.set(codeId, h);
   }

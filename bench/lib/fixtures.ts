@@ -3,10 +3,28 @@
  * invocations use, and the environment a child process (anything that loads the AWS SDK) gets.
  */
 
-export const SECRET_IDS = { apiKey: 'bench/sm-api-key', signingKey: 'bench/otp-signing-key' } as const;
+export const SECRET_IDS = { apiKey: 'bench/sm-api-key', hashKey: 'bench/otp-hash-key', tokenKey: 'bench/otp-token-key' } as const;
 export const API_KEY = 'sm_bench_0123456789abcdef';
-export const SIGNING_KEY = 'bench-signing-secret-0123456789abcdef0123456789';
-export const SECRETS: Record<string, string> = { [SECRET_IDS.apiKey]: API_KEY, [SECRET_IDS.signingKey]: SIGNING_KEY };
+/** Fixed so runs are comparable; bench-only values (sha256 of a label; a key pair made for the benchmark). */
+export const HASH_KEY = '/tBczEo0Fk6f50xkLz9og3xMmNUFf4UOQ+D3rwfOeKI=';
+export const TOKEN_KEY = {
+  current: {
+    kty: 'EC',
+    crv: 'P-256',
+    x: 'yNIINLA7X1_DETRBUEDpXJUUmcwunsnloncduhh3s3M',
+    y: 'JSMBmrJWgdAygsuXYuEtiXESigUuxH5uxUg0ApIax6g',
+    d: '8ZTVsnvRoBc8q926RlM920HNjf0UTKM5zzEEWtn1ZYk',
+    kid: '6ypJyQtl2P74Zd7EQiq8CLB35iJEvdKwX2pY9KytVqI',
+    alg: 'ES256',
+    use: 'sig',
+  },
+  previous: [],
+};
+export const SECRETS: Record<string, string> = {
+  [SECRET_IDS.apiKey]: API_KEY,
+  [SECRET_IDS.hashKey]: HASH_KEY,
+  [SECRET_IDS.tokenKey]: JSON.stringify(TOKEN_KEY),
+};
 
 export const PHONE = '+919876543210';
 export const SOURCE_IP = '203.0.113.10';
@@ -50,7 +68,8 @@ export const childEnv = (endpoints: Endpoints): Record<string, string> => {
     STARTMESSAGING_BASE_URL: endpoints.provider,
     STARTMESSAGING_TIMEOUT_MS: '5000',
     API_KEY_SECRET_ID: SECRET_IDS.apiKey,
-    SIGNING_SECRET_ID: SECRET_IDS.signingKey,
+    HASH_SECRET_ID: SECRET_IDS.hashKey,
+    TOKEN_KEY_SECRET_ID: SECRET_IDS.tokenKey,
     ALLOWED_COUNTRY_CODES: '91',
     POWERTOOLS_SERVICE_NAME: 'otp-service',
     POWERTOOLS_DEV: 'false',

@@ -16,7 +16,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { keysFor } from '../../lib/otp/keys';
 import { sealRequestId } from '../../lib/otp/request-id';
 import { lambdaContext, sendEvent, verifyEvent } from './events';
-import { PHONE, RIGHT_CODE, SIGNING_KEY, WRONG_CODE } from './fixtures';
+import { HASH_KEY, PHONE, RIGHT_CODE, WRONG_CODE } from './fixtures';
 import { installClientSeam, installFetchTimer, installHttpSeam, SeamCounter, type SdkModule } from './seam';
 import type { ProfileWithWindows } from './profile';
 import { KIND_TARGET, KINDS, type ChildConfig, type FirstResult, type Kind, type Sample, type Series, type Target, type WarmResult } from './protocol';
@@ -36,7 +36,7 @@ const main = async (): Promise<void> => {
   const nodeRequire = createRequire(__filename);
   const provider = installFetchTimer();
   const counter = new SeamCounter();
-  const otpRequestId = sealRequestId(keysFor(SIGNING_KEY), PHONE).otpRequestId;
+  const otpRequestId = sealRequestId(keysFor(HASH_KEY), PHONE).otpRequestId;
 
   const handlers: Partial<Record<Target, Handler>> = {};
   const initMs: Partial<Record<Target, number>> = {};

@@ -1,10 +1,11 @@
-import { createHmac, hkdfSync, webcrypto } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 
 /**
- * Everything keyed by the signing secret (SIGNING_SECRET_ID). One secret, separate
- * sub-keys per purpose (HKDF), so a value computed for one purpose is useless for another.
- * Tokens are signed with the secret itself, so a checkout backend that holds the
- * same secret verifies them without knowing about the sub-keys.
+ * Everything keyed by the hash key (HASH_SECRET_ID, API.md "Keys"): keyed hashes of codes, numbers and IPs,
+ * sealed otpRequestIds, codes kept encrypted for idempotent retries. It never leaves the service, and it
+ * signs nothing: tokens have their own key pair (lib/otp/token.ts), so holding a token's verification key
+ * gives nothing here. One secret, a separate HKDF sub-key per purpose, so a value computed for one purpose
+ * is useless for another.
  */
 export interface Keys {
   /** HMAC key for phone numbers and other identifiers that end up in DynamoDB keys. */
@@ -13,29 +14,57 @@ export interface Keys {
   readonly code: Buffer;
   /** AES-256-GCM key for otpRequestIds. */
   readonly id: Buffer;
-  /** HS256 key for tokens, imported once: signing with raw bytes re-imports the key every time (~30× slower). */
-  readonly token: Promise<webcrypto.CryptoKey>;
+  /** AES-256-GCM key for a code kept in an idempotency record, so a retry can re-deliver it. */
+  readonly retryCode: Buffer;
 }
 
-const derive = (secret: Buffer, info: string): Buffer =>
-  Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `otp-service/${info}/v1`, 32));
+/** The variable that names the secret, for messages a person acts on. The value itself is never shown. */
+export const HASH_KEY_VARIABLE = 'HASH_SECRET_ID';
+export const MIN_HASH_KEY_BYTES = 32;
 
-// A warm container sees one secret (two around a rotation): derive once per secret value.
+export class HashKeyError extends Error {
+  override name = 'HashKeyError';
+}
+
+/**
+ * The hash key's bytes, or a HashKeyError saying what is wrong (never the value): at least 32 bytes in base64
+ * (standard or URL-safe alphabet, padding optional), and bytes that look random: a pass phrase written in
+ * base64 decodes to printable text, and a repeated character to a handful of distinct bytes. Each check fails
+ * for a truly random 32-byte key with a probability below 1e-13.
+ */
+export const decodeHashKey = (value: unknown): Buffer => {
+  const advice = `${HASH_KEY_VARIABLE} must hold at least ${MIN_HASH_KEY_BYTES} random bytes in base64 (44+ characters; \`openssl rand -base64 32\`)`;
+  if (typeof value !== 'string' || value === '') throw new HashKeyError(`${advice}: the secret is empty or not a string`);
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) throw new HashKeyError(`${advice}: the secret is not base64`);
+  const unpadded = value.replace(/=+$/, '');
+  const bytes = Buffer.from(unpadded.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  // Node decodes leniently; a value that does not round-trip is not base64 (a stray character, bad length).
+  if (bytes.toString('base64').replace(/=+$/, '') !== unpadded.replace(/-/g, '+').replace(/_/g, '/')) {
+    throw new HashKeyError(`${advice}: the secret is not base64`);
+  }
+  if (bytes.length < MIN_HASH_KEY_BYTES) throw new HashKeyError(`${advice}: the secret decodes to ${bytes.length} bytes`);
+  if (bytes.every((b) => b >= 0x20 && b <= 0x7e) || new Set(bytes).size < 16) {
+    throw new HashKeyError(`${advice}: the secret decodes to text or repeated bytes, not random bytes`);
+  }
+  return bytes;
+};
+
+const derive = (root: Buffer, info: string): Buffer => Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), `otp-service/${info}/v1`, 32));
+
+// A warm container sees one hash key (two around a rotation): derive once per secret value.
 let cached: { secret: string; keys: Keys } | undefined;
 
-export const keysFor = (signingSecret: string): Keys => {
-  if (cached?.secret === signingSecret) return cached.keys;
-  if (typeof signingSecret !== 'string' || signingSecret.length < 16) {
-    throw new Error('signing secret is missing or shorter than 16 characters');
-  }
-  const raw = Buffer.from(signingSecret, 'utf8');
+/** The sub-keys of a hash key (the base64 string from the secret). Throws HashKeyError for a weak or malformed one. */
+export const keysFor = (hashKey: string): Keys => {
+  if (cached?.secret === hashKey) return cached.keys;
+  const root = decodeHashKey(hashKey);
   const keys: Keys = {
-    subject: derive(raw, 'subject'),
-    code: derive(raw, 'code'),
-    id: derive(raw, 'id'),
-    token: webcrypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
+    subject: derive(root, 'subject'),
+    code: derive(root, 'code'),
+    id: derive(root, 'id'),
+    retryCode: derive(root, 'retry-code'),
   };
-  cached = { secret: signingSecret, keys };
+  cached = { secret: hashKey, keys };
   return keys;
 };
 

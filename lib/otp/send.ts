@@ -20,7 +20,8 @@ export interface SendRequest {
   /** Already judged by middleware/phone-number.ts. */
   phoneNumber: string;
   apiKey: string;
-  signingKey: string;
+  /** The hash key (HASH_SECRET_ID, base64), from middleware/secrets.ts. */
+  hashKey: string;
   /** The client's Idempotency-Key, if it sent one (already validated). */
   idempotencyKey?: string | undefined;
   /** Epoch ms by which the provider must have answered (Lambda time left minus a margin). */
@@ -62,7 +63,7 @@ export interface PreparedSend {
 export const prepareSend = async (deps: Pick<SendDeps, 'config' | 'store' | 'now'>, req: Omit<SendRequest, 'apiKey' | 'deadline'>): Promise<PreparedSend> => {
   const { config, store } = deps;
   const now = (deps.now ?? Date.now)();
-  const keys = keysFor(req.signingKey);
+  const keys = keysFor(req.hashKey);
   const phone = req.phoneNumber;
 
   const seed = req.idempotencyKey === undefined ? undefined : `${phone}\0${req.idempotencyKey}`;

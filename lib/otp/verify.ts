@@ -18,7 +18,9 @@ export interface VerifyDeps {
 export interface VerifyRequest {
   otpRequestId: string;
   otp: string;
-  signingKey: string;
+  /** The hash key (HASH_SECRET_ID, base64) and the token key secret (parsed JSON), from middleware/secrets.ts. */
+  hashKey: string;
+  tokenKey: unknown;
 }
 
 export interface VerifyResponse {
@@ -37,7 +39,7 @@ export interface VerifyResponse {
 export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<VerifyResponse> => {
   const { config, store } = deps;
   const now = (deps.now ?? Date.now)();
-  const keys = keysFor(req.signingKey);
+  const keys = keysFor(req.hashKey);
 
   // Unknown, tampered and foreign ids are answered exactly like expired ones.
   const opened = openRequestId(keys, req.otpRequestId);
@@ -88,11 +90,13 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
   const [used] = await Promise.all([store.markUsed(subject, opened.codeId, now), store.giveBackWindow(failure)]);
   if (!used) throw new OtpExpired();
 
-  const { token, expiresAt } = await signOtpToken(keys.token, {
+  const { token, expiresAt } = await signOtpToken(req.tokenKey, {
     phone: opened.phone,
     otpRequestId: req.otpRequestId,
     nowSeconds: Math.floor(now / 1000),
     ttlSeconds: config.tokenTtlSeconds,
+    issuer: config.tokenIssuer,
+    audience: config.tokenAudience,
   });
   logger.info('code verified', { phone: maskPhone(opened.phone) });
   return { verified: true, token, tokenExpiresAt: new Date(expiresAt * 1000).toISOString() };

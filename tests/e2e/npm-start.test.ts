@@ -5,14 +5,16 @@
  *
  * Slow by nature (each start bundles the handlers): generous timeouts, one start per describe.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTable, startLocalDynamo } from '../../local/dynamo';
 import { freePort, isListening } from '../../local/env';
+import { SignJWT, importJWK } from 'jose';
+import { jwksFromUrl, verifyOtpToken } from '../../lib/otp/token-verifier';
 import { runServerless } from '../support/package-build';
-import { verifyOtpToken } from '../../lib/otp/token';
 import {
   groupMembers,
   killGroups,
@@ -73,6 +75,29 @@ const getSecret = async (endpoint: string, id: string): Promise<string> => {
   return ((await res.json()) as { SecretString: string }).SecretString;
 };
 
+/** Debian's python3 (PyJWT 2.6 + cryptography; .ci/run installs python3-jwt), never the pyenv one on PATH. */
+const SYSTEM_PYTHON = '/usr/bin/python3';
+const EXAMPLES = {
+  node: [process.execPath, join(REPO_ROOT, 'examples', 'verify-token.mjs')],
+  python: [SYSTEM_PYTHON, join(REPO_ROOT, 'examples', 'verify_token.py')],
+} as const;
+
+/** Runs an example verifier as a backend would: the token as the argument, the JWKS URL in the environment. */
+const runExample = (which: keyof typeof EXAMPLES, token: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> =>
+  new Promise((resolve, reject) => {
+    const [cmd, script] = EXAMPLES[which];
+    const child = spawn(cmd, [script, token], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out: out.trim() });
+    });
+  });
+
 const expectAllGone = async (s: Started) => {
   expect(await waitGroupGone(s.app.pid, 15_000)).toBe(true);
   expect(await waitGroupGone(s.offlinePid, 15_000)).toBe(true); // serverless offline leads its own group
@@ -82,6 +107,8 @@ const expectAllGone = async (s: Started) => {
 
 describe('npm start (local/start.ts through tsx, as the npm script runs it)', () => {
   let s: Started;
+  /** A real token from the send → verify flow below, for the example verifiers. */
+  let flowToken = '';
 
   beforeAll(async () => {
     const port = await freePort();
@@ -91,16 +118,19 @@ describe('npm start (local/start.ts through tsx, as the npm script runs it)', ()
 
   afterAll(() => killGroups(s?.app.pid, s?.offlinePid));
 
-  it('names every local piece, all on 127.0.0.1, and never prints the signing key', async () => {
+  it('names every local piece, all on 127.0.0.1, and never prints a key', async () => {
     const out = s.app.output();
     expect(out).toMatch(/DynamoDB\s+http:\/\/127\.0\.0\.1:\d+ \(dynalite/);
     expect(out).toMatch(/Secrets Manager\s+http:\/\/127\.0\.0\.1:\d+ \(stand-in/);
     expect(out).toMatch(/StartMessaging\s+http:\/\/127\.0\.0\.1:\d+ \(sandbox; expects the API key sm_test_local \(SM_API_KEY\)/);
     expect(out).toMatch(/CORS\s+none \(CORS_ALLOWED_ORIGINS is empty\)/);
     expect(out).toMatch(/export AWS_ENDPOINT_URL_DYNAMODB=http:\/\/127\.0\.0\.1:\d+/);
-    const signingKey = await getSecret(s.secretsEndpoint, 'otp/signing-key');
-    expect(signingKey).toMatch(/^[\w-]{43}$/);
-    expect(out).not.toContain(signingKey);
+    const hashKey = await getSecret(s.secretsEndpoint, 'otp/hash-key');
+    expect(Buffer.from(hashKey, 'base64')).toHaveLength(32);
+    expect(out).not.toContain(hashKey);
+    const tokenKey = JSON.parse(await getSecret(s.secretsEndpoint, 'otp/token-key')) as { current: { d: string; kid: string } };
+    expect(out).not.toContain(tokenKey.current.d);
+    expect(out).toContain(`GET ${s.url}/.well-known/jwks.json`);
   });
 
   it('sends, prints the code the way a person reads it, and verifies it into a signed token', async () => {
@@ -120,15 +150,49 @@ describe('npm start (local/start.ts through tsx, as the npm script runs it)', ()
     expect(body.verified).toBe(true);
 
     const payload = JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-    expect(payload).toMatchObject({ sub: PHONE, jti: otpRequestId, iss: expect.any(String) });
-    // The checkout side: the same key (here, straight from the secrets stand-in) verifies it offline.
-    const claims = await verifyOtpToken(body.token, await getSecret(s.secretsEndpoint, 'otp/signing-key'));
+    expect(payload).toMatchObject({ sub: PHONE, jti: otpRequestId, iss: 'otp-service', aud: 'checkout' });
+    // The checkout side: only the published public keys.
+    const jwks = await fetch(`${s.url}/.well-known/jwks.json`);
+    expect(jwks.status).toBe(200);
+    expect(jwks.headers.get('cache-control')).toBe('public, max-age=300');
+    const doc = (await jwks.json()) as { keys: Record<string, unknown>[] };
+    expect(doc.keys).toHaveLength(1);
+    expect(doc.keys[0]).not.toHaveProperty('d');
+    const claims = await verifyOtpToken(body.token, jwksFromUrl(`${s.url}/.well-known/jwks.json`), { issuer: 'otp-service', audience: 'checkout' });
     expect(claims.sub).toBe(PHONE);
+    flowToken = body.token;
 
     // A used code does not verify twice.
     const again = await post(`${s.url}/auth/verify-otp`, JSON.stringify({ otpRequestId, otp: code }));
     expect(again.status).toBe(410);
   });
+
+  it('the examples outside this codebase (Node with jose, Python with PyJWT) accept the token from the JWKS, and refuse a tampered one and one for another audience', async () => {
+    expect(flowToken).toEqual(expect.any(String));
+    // Fails (never skips) without PyJWT: CI installs Debian's python3-jwt (.ci/run).
+    const pyjwt = await new Promise<number | null>((r) => spawn(SYSTEM_PYTHON, ['-c', 'import jwt, cryptography'], { stdio: 'ignore' }).on('exit', r).on('error', () => r(-1)));
+    expect({ python: SYSTEM_PYTHON, importsJwtAndCryptography: pyjwt === 0 }).toEqual({ python: SYSTEM_PYTHON, importsJwtAndCryptography: true });
+
+    const env = { OTP_JWKS_URL: `${s.url}/.well-known/jwks.json`, OTP_TOKEN_ISSUER: 'otp-service', OTP_TOKEN_AUDIENCE: 'checkout' };
+    const [header, payload, signature] = flowToken.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const tampered = `${header}.${Buffer.from(JSON.stringify({ ...claims, sub: '+919999999999' })).toString('base64url')}.${signature}`;
+    // Signed with the service's real key (read from the secrets stand-in), for another audience.
+    const tokenKey = JSON.parse(await getSecret(s.secretsEndpoint, 'otp/token-key')) as { current: { kid: string } & Record<string, string> };
+    const otherAudience = await new SignJWT({ ...claims, aud: 'another-shop' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: tokenKey.current.kid })
+      .sign(await importJWK(tokenKey.current, 'ES256'));
+
+    for (const which of ['node', 'python'] as const) {
+      expect({ which, ...(await runExample(which, flowToken, env)) }).toEqual({ which, code: 0, out: PHONE });
+      for (const [name, token] of [['tampered', tampered], ['another audience', otherAudience]] as const) {
+        const refused = await runExample(which, token, env);
+        expect({ which, name, code: refused.code, out: refused.out }).toEqual({ which, name, code: 1, out: expect.stringMatching(/^refused: /) });
+      }
+      // ...and a backend configured for another audience refuses ours.
+      expect((await runExample(which, flowToken, { ...env, OTP_TOKEN_AUDIENCE: 'another-shop' })).code).toBe(1);
+    }
+  }, 60_000);
 
   it('answers a malformed JSON body with 400 invalid_request', async () => {
     const res = await post(`${s.url}/auth/verify-otp`, '{"otpRequestId": "abc", "otp": ');

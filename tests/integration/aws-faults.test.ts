@@ -8,7 +8,8 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { verifyOtpToken } from '../../lib/otp/token';
+import { decodeProtectedHeader } from 'jose';
+import { newTokenKeySecret } from '../../local/keys';
 import { API_KEY, startStack, type Answer, type Stack } from '../support/stack';
 
 const MARK = 'zq-aws-said-5531';
@@ -210,7 +211,7 @@ describe('DynamoDB unreachable or refusing: fail closed (503, no SMS)', () => {
     const lines = stack.logs.slice(before).join('').split('\n').filter((l) => l.startsWith('{'));
     const failed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message === 'request failed');
     expect(failed).toMatchObject({ level: 'ERROR', status: 503, code: 'service_unavailable', reason: 'store' });
-    for (const secret of [number, API_KEY, stack.signingKey]) expect(lines.join('\n')).not.toContain(secret);
+    for (const secret of [number, API_KEY, stack.hashKey, stack.tokenKey.current.d]) expect(lines.join('\n')).not.toContain(secret);
   });
 });
 
@@ -222,13 +223,14 @@ describe('Secrets Manager', () => {
   afterAll(async () => {
     await stack.close();
     const text = stderr.join('');
-    for (const secret of [API_KEY, stack.signingKey]) expect(text).not.toContain(secret);
+    for (const secret of [API_KEY, stack.hashKey, stack.tokenKey.current.d]) expect(text).not.toContain(secret);
   });
   beforeEach(() => {
     // Each test starts from a healthy stand-in holding the original secrets.
     stack.secrets.failAll(false);
     stack.secrets.set('sm/api-key', API_KEY);
-    stack.secrets.set('otp/signing-key', stack.signingKey);
+    stack.secrets.set('otp/hash-key', stack.hashKey);
+    stack.secrets.set('otp/token-key', JSON.stringify(stack.tokenKey));
     stack.sandbox.reset();
   });
   /** Every test begins with a cold start (after arranging what the init will meet). */
@@ -260,13 +262,13 @@ describe('Secrets Manager', () => {
     expect((await stack.send({ phoneNumber: phone() })).status).toBe(201);
   });
 
-  it('a missing signing key: 503, not cached; once it exists again the next invocation works', async () => {
-    stack.secrets.remove('otp/signing-key');
+  it('a missing hash key: 503, not cached; once it exists again the next invocation works', async () => {
+    stack.secrets.remove('otp/hash-key');
     coldStart();
     expectError(await stack.send({ phoneNumber: phone() }), 503, 'service_unavailable');
     expectError(await stack.send({ phoneNumber: phone() }), 503, 'service_unavailable');
     expect(stack.sandbox.calls).toHaveLength(0);
-    stack.secrets.set('otp/signing-key', stack.signingKey);
+    stack.secrets.set('otp/hash-key', stack.hashKey);
     const requests = stack.secrets.requests;
     expect((await stack.send({ phoneNumber: phone() })).status).toBe(201);
     expect(stack.secrets.requests).toBeGreaterThan(requests);
@@ -284,11 +286,28 @@ describe('Secrets Manager', () => {
   it.each([
     ['empty', ''],
     ['too short to be a key', 'short'],
-  ])('a signing key that is %s: 503, nothing sent', async (_, value) => {
-    stack.secrets.set('otp/signing-key', value);
+    ['a pass phrase', 'CheckoutOtp2026!'],
+    ['16 bytes in base64', randomBytes(16).toString('base64')],
+  ])('a hash key that is %s: 503 on both routes, nothing sent, the log names HASH_SECRET_ID and not the value', async (_, value) => {
+    stack.secrets.set('otp/hash-key', value);
     coldStart();
+    const before = stack.logs.length;
     expectError(await stack.send({ phoneNumber: phone() }), 503, 'service_unavailable');
+    expectError(await stack.verify({ otpRequestId: 'abc', otp: '123456' }), 503, 'service_unavailable');
     expect(stack.sandbox.calls).toHaveLength(0);
+    const text = stack.logs.slice(before).join('') + stderr.join('');
+    expect(text).toContain('HASH_SECRET_ID');
+    if (value !== '') expect(text).not.toContain(value);
+  });
+
+  it('a token key that is not the documented JSON: verify and jwks answer 503 naming TOKEN_KEY_SECRET_ID; send is unaffected', async () => {
+    stack.secrets.set('otp/token-key', JSON.stringify({ current: { kty: 'EC', crv: 'P-256' } }));
+    coldStart();
+    const before = stack.logs.length;
+    const { otpRequestId, code } = await stack.sendAndRead(phone());
+    expectError(await stack.verify({ otpRequestId, otp: code }), 503, 'service_unavailable');
+    expectError(await stack.jwks(), 503, 'service_unavailable');
+    expect(stack.logs.slice(before).join('') + stderr.join('')).toContain('TOKEN_KEY_SECRET_ID');
   });
 
   it('Secrets Manager that accepts the connection but never answers: 503 in bounded time, nothing sent', async () => {
@@ -320,8 +339,8 @@ describe('Secrets Manager', () => {
     expect(stack.secrets.requests).toBe(requests);
   });
 
-  it('a rotated signing key is used once the cache expires, and not before', async () => {
-    coldStart({ SECRETS_CACHE_SECONDS: '2' });
+  it('a rotated token key signs once the cache expires, and not before; the JWKS lists the old key as previous', async () => {
+    coldStart({ SECRETS_CACHE_SECONDS: '3' });
     const coldAt = Date.now();
     const sendAndVerify = async (): Promise<string> => {
       const { otpRequestId, code } = await stack.sendAndRead(phone());
@@ -329,24 +348,24 @@ describe('Secrets Manager', () => {
       expect(verified.status).toBe(200);
       return String(verified.body.token);
     };
-    const oldKey = stack.signingKey;
+    const old = stack.tokenKey;
     await sendAndVerify(); // the prefetch is answered
-    const rotated = randomBytes(32).toString('base64url');
-    stack.secrets.set('otp/signing-key', rotated);
+    expect((await stack.jwks()).body).toEqual({ keys: [expect.objectContaining({ kid: old.current.kid })] });
+    const rotated = await newTokenKeySecret([old.current]);
+    stack.setTokenKey(rotated);
     const requests = stack.secrets.requests;
 
     const before = await sendAndVerify();
-    expect(Date.now() - coldAt).toBeLessThan(1500); // still inside the 2 s cache
-    await expect(verifyOtpToken(before, oldKey)).resolves.toMatchObject({ iss: 'otp-service' });
-    await expect(verifyOtpToken(before, rotated)).rejects.toThrow();
+    expect(Date.now() - coldAt).toBeLessThan(2500); // still inside the 3 s cache
+    expect(decodeProtectedHeader(before).kid).toBe(old.current.kid);
     expect(stack.secrets.requests).toBe(requests);
 
-    await new Promise((r) => setTimeout(r, 2100 - (Date.now() - coldAt)));
+    await new Promise((r) => setTimeout(r, 3100 - (Date.now() - coldAt)));
     const after = await sendAndVerify();
-    await expect(verifyOtpToken(after, rotated)).resolves.toMatchObject({ iss: 'otp-service' });
-    await expect(verifyOtpToken(after, oldKey)).rejects.toThrow();
+    expect(decodeProtectedHeader(after).kid).toBe(rotated.current.kid);
     expect(stack.secrets.requests).toBeGreaterThan(requests);
-    expect(stack.logs.join('') + stderr.join('')).not.toContain(rotated);
+    expect(((await stack.jwks()).body.keys as { kid: string }[]).map((k) => k.kid)).toEqual([rotated.current.kid, old.current.kid]);
+    expect(stack.logs.join('') + stderr.join('')).not.toContain(rotated.current.d);
   });
 
   it('a rotated API key reaches the provider once the cache expires, and not before', async () => {

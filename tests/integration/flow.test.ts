@@ -1,5 +1,5 @@
 import { decodeJwt } from 'jose';
-import { verifyOtpToken } from '../../lib/otp/token';
+import { jwksFromDocument, verifyOtpToken } from '../../lib/otp/token-verifier';
 import { startStack, type Stack } from '../support/stack';
 
 const PHONE = '+919876543210';
@@ -28,10 +28,12 @@ describe('send then verify, through the real handlers, dynalite and the sandbox 
     expect(verified.status).toBe(200);
     expect(verified.body).toEqual({ verified: true, token: expect.any(String), tokenExpiresAt: expect.any(String) });
     const claims = decodeJwt(String(verified.body.token));
-    expect(claims).toMatchObject({ sub: PHONE, jti: otpRequestId, iss: 'otp-service' });
+    expect(claims).toMatchObject({ sub: PHONE, jti: otpRequestId, iss: 'otp-service', aud: 'checkout' });
     expect(claims.exp! - claims.iat!).toBe(600);
     expect(new Date(claims.exp! * 1000).toISOString()).toBe(verified.body.tokenExpiresAt);
-    await expect(verifyOtpToken(String(verified.body.token), stack.signingKey)).resolves.toMatchObject({ sub: PHONE });
+    // What a checkout backend does: only the published JWKS, no secret.
+    const jwks = jwksFromDocument((await stack.jwks()).body as { keys: unknown[] });
+    await expect(verifyOtpToken(String(verified.body.token), jwks, { issuer: 'otp-service', audience: 'checkout' })).resolves.toMatchObject({ sub: PHONE });
   });
 
   it('a wrong code says how many attempts remain and does not burn the right one', async () => {

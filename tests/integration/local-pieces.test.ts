@@ -12,7 +12,9 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createTable, OTP_TABLE_SCHEMA, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { isListening } from '../../local/env';
-import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
+import { localKeySecrets, startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
+import { keysFor } from '../../lib/otp/keys';
+import { parseTokenKey } from '../../lib/otp/token';
 import { loadCfnYaml } from '../../local/serverless-yaml';
 
 const creds = { accessKeyId: 'test', secretAccessKey: 'test' };
@@ -122,13 +124,28 @@ describe('startLocalDynamo + createTable', () => {
   });
 });
 
+describe('localKeySecrets (what npm start serves)', () => {
+  it('a fresh 32-byte hash key and a token key pair each time, both as the service parses them', async () => {
+    const ids = { hashSecretId: 'otp/hash-key', tokenKeySecretId: 'otp/token-key' };
+    const [a, b] = [await localKeySecrets(ids), await localKeySecrets(ids)];
+    for (const s of [a, b]) {
+      expect(keysFor(s['otp/hash-key']!).id).toHaveLength(32);
+      const set = parseTokenKey(JSON.parse(s['otp/token-key']!));
+      expect(set.jwks.keys).toHaveLength(1);
+      expect(set.jwks.keys[0]).not.toHaveProperty('d');
+    }
+    expect(a['otp/hash-key']).not.toBe(b['otp/hash-key']);
+    expect(a['otp/token-key']).not.toBe(b['otp/token-key']);
+  });
+});
+
 describe('startSecretsStandIn through the real Secrets Manager client', () => {
   let sm: SecretsStandIn;
   let client: SecretsManagerClient;
   const savedEndpoint = process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
 
   beforeAll(async () => {
-    sm = await startSecretsStandIn({ secrets: { 'sm/api-key': 'sm_test_local', 'otp/signing-key': 'k'.repeat(43) } });
+    sm = await startSecretsStandIn({ secrets: { 'sm/api-key': 'sm_test_local', 'otp/hash-key': 'k'.repeat(43) } });
     // The way the service finds it: the SDK's own per-service endpoint variable, no code change.
     process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = sm.endpoint;
     client = new SecretsManagerClient({ region, credentials: creds, maxAttempts: 1 });
@@ -152,7 +169,7 @@ describe('startSecretsStandIn through the real Secrets Manager client', () => {
   });
 
   it('finds a secret by its full ARN too', async () => {
-    const { ARN } = await client.send(new GetSecretValueCommand({ SecretId: 'otp/signing-key' }));
+    const { ARN } = await client.send(new GetSecretValueCommand({ SecretId: 'otp/hash-key' }));
     const out = await client.send(new GetSecretValueCommand({ SecretId: ARN }));
     expect(out.SecretString).toBe('k'.repeat(43));
   });
@@ -164,9 +181,9 @@ describe('startSecretsStandIn through the real Secrets Manager client', () => {
   });
 
   it('set() rotates a value (new version) and remove() makes it unknown', async () => {
-    const first = await client.send(new GetSecretValueCommand({ SecretId: 'otp/signing-key' }));
-    sm.set('otp/signing-key', 'rotated');
-    const second = await client.send(new GetSecretValueCommand({ SecretId: 'otp/signing-key' }));
+    const first = await client.send(new GetSecretValueCommand({ SecretId: 'otp/hash-key' }));
+    sm.set('otp/hash-key', 'rotated');
+    const second = await client.send(new GetSecretValueCommand({ SecretId: 'otp/hash-key' }));
     expect(second.SecretString).toBe('rotated');
     expect(second.VersionId).not.toBe(first.VersionId);
 

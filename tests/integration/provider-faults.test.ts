@@ -35,11 +35,11 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   process.stderr.write = realStderrWrite;
-  // The stack's hygiene check (stdout), then the same for stderr: no API key, signing key, number or code.
+  // The stack's hygiene check (stdout), then the same for stderr: no API key, hash key, token key, number or code.
   await stack.close();
   // The stack checks only the codes of the calls since the last reset: all of them, in both streams, here.
   const text = stack.logs.join('') + stderr.join('');
-  for (const secret of [API_KEY, stack.signingKey, ...sent]) expect(text).not.toContain(secret);
+  for (const secret of [API_KEY, stack.hashKey, stack.tokenKey.current.d, ...sent]) expect(text).not.toContain(secret);
   for (const code of codes) expect(text).not.toMatch(new RegExp(`(?<!\\d)${code}(?!\\d)`));
 });
 const codes = new Set<string>();

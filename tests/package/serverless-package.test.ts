@@ -10,14 +10,13 @@
  *     `serverless invoke local` on the dev stage, with a real send and verify each.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider';
-import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
+import { localKeySecrets, startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
 import { loadConfig } from '../../lib/config';
 import { sendRules } from '../../lib/ratelimit/rules';
 import { childEnv, packageStage, REPO_ROOT, removeDir, runNode, tmpFor, type Packaged } from '../support/package-build';
@@ -41,7 +40,10 @@ const API_MD_DEFAULTS: Record<string, string> = {
   STARTMESSAGING_BASE_URL: 'https://api.startmessaging.com',
   STARTMESSAGING_TIMEOUT_MS: '5000',
   API_KEY_SECRET_ID: 'sm/api-key',
-  SIGNING_SECRET_ID: 'otp/signing-key',
+  HASH_SECRET_ID: 'otp/hash-key',
+  TOKEN_KEY_SECRET_ID: 'otp/token-key',
+  TOKEN_ISSUER: 'otp-service',
+  TOKEN_AUDIENCE: 'checkout',
   ALLOWED_COUNTRY_CODES: '91',
   OTP_LENGTH: '6',
   OTP_TTL_SECONDS: '300',
@@ -57,6 +59,7 @@ const API_MD_DEFAULTS: Record<string, string> = {
 const FUNCTIONS = {
   sendOtp: { logicalId: 'SendOtpLambdaFunction', route: 'POST /auth/send-otp', file: 'handlers/send-otp.js', memory: 512, timeout: 25 },
   verifyOtp: { logicalId: 'VerifyOtpLambdaFunction', route: 'POST /auth/verify-otp', file: 'handlers/verify-otp.js', memory: 512, timeout: 10 },
+  jwks: { logicalId: 'JwksLambdaFunction', route: 'GET /.well-known/jwks.json', file: 'handlers/jwks.js', memory: 256, timeout: 6 },
 } as const;
 type FunctionName = keyof typeof FUNCTIONS;
 const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
@@ -200,12 +203,12 @@ describe.each([
   ['prod', () => prodView],
   ['dev', () => devView],
 ])('the %s template', (stage, view) => {
-  it('serves both routes on one HTTP API (payload 2.0), each to its own function', () => {
+  it('serves every route on one HTTP API (payload 2.0), each to its own function', () => {
     const t = view();
     const [[apiId, api]] = resourcesOfType(t, 'AWS::ApiGatewayV2::Api') as [[string, CfnResource]];
     expect(props<{ ProtocolType: string }>(api).ProtocolType).toBe('HTTP');
     const routes = resourcesOfType(t, 'AWS::ApiGatewayV2::Route').map(([, r]) => props<{ RouteKey: string; ApiId: Json; Target: Json }>(r));
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['POST /auth/send-otp', 'POST /auth/verify-otp']);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['GET /.well-known/jwks.json', 'POST /auth/send-otp', 'POST /auth/verify-otp']);
     for (const name of FUNCTION_NAMES) {
       const route = routes.find((r) => r.RouteKey === FUNCTIONS[name].route)!;
       expect(route.ApiId).toEqual({ Ref: apiId });
@@ -267,7 +270,7 @@ describe.each([
     });
   });
 
-  it('grants exactly the AWS calls the code makes, on this table and these two secrets, with no wildcard of ours', () => {
+  it('grants exactly the AWS calls the code makes, on this table and these three secrets, with no wildcard of ours', () => {
     const t = view();
     const all = statements(t);
     for (const s of all) {
@@ -286,7 +289,8 @@ describe.each([
         Action: ['secretsmanager:GetSecretValue'],
         Resource: [
           { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:sm/api-key-??????' },
-          { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:otp/signing-key-??????' },
+          { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:otp/hash-key-??????' },
+          { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:otp/token-key-??????' },
         ],
       },
     ]);
@@ -295,7 +299,8 @@ describe.each([
     // The secrets named in the policy are the ones the functions read.
     const env = fn(t, 'sendOtp').Environment.Variables;
     expect(JSON.stringify(ours[1]!.Resource)).toContain(`secret:${env.API_KEY_SECRET_ID}-??????`);
-    expect(JSON.stringify(ours[1]!.Resource)).toContain(`secret:${env.SIGNING_SECRET_ID}-??????`);
+    expect(JSON.stringify(ours[1]!.Resource)).toContain(`secret:${env.HASH_SECRET_ID}-??????`);
+    expect(JSON.stringify(ours[1]!.Resource)).toContain(`secret:${env.TOKEN_KEY_SECRET_ID}-??????`);
     // osls's own statements only reach this stage's log groups.
     for (const s of all.filter((x) => actionsOf(x).every((a) => a.startsWith('logs:')))) {
       for (const r of stringsIn(s.Resource)) expect(r).toContain(`:log-group:/aws/lambda/otp-service-${stage}`);
@@ -311,7 +316,7 @@ describe.each([
     const t = view();
     const groups = resourcesOfType(t, 'AWS::Logs::LogGroup').map(([, r]) => props<{ LogGroupName: string; RetentionInDays: number }>(r));
     expect(groups.map((g) => g.LogGroupName).sort()).toEqual(
-      [`/aws/http-api/otp-service-${stage}`, `/aws/lambda/otp-service-${stage}-sendOtp`, `/aws/lambda/otp-service-${stage}-verifyOtp`].sort(),
+      [`/aws/http-api/otp-service-${stage}`, ...FUNCTION_NAMES.map((name) => `/aws/lambda/otp-service-${stage}-${name}`)].sort(),
     );
     for (const g of groups) expect(g.RetentionInDays).toBe(stage === 'prod' ? 30 : 7);
     expect(resourcesOfType(t, 'AWS::Lambda::Alias')).toHaveLength(0);
@@ -434,7 +439,7 @@ describe('what differs between prod and dev', () => {
   });
 
   it('prod reserves concurrency as a cost brake; dev reserves none (a new account could not)', () => {
-    for (const name of FUNCTION_NAMES) {
+    for (const name of ['sendOtp', 'verifyOtp'] as const) {
       expect(fn(prodView, name).ReservedConcurrentExecutions).toBe(20);
       expect(fn(devView, name).ReservedConcurrentExecutions).toBeUndefined();
     }
@@ -568,7 +573,7 @@ describe('the packaged prod bundles, run against the local stand-ins', () => {
   beforeAll(async () => {
     dynamo = await startLocalDynamo();
     await createTable(dynamo.endpoint, 'otp-prod');
-    secrets = await startSecretsStandIn({ secrets: { 'sm/api-key': API_KEY, 'otp/signing-key': randomBytes(32).toString('base64') } });
+    secrets = await startSecretsStandIn({ secrets: { 'sm/api-key': API_KEY, ...(await localKeySecrets({ hashSecretId: 'otp/hash-key', tokenKeySecretId: 'otp/token-key' })) } });
     sandbox = await startSandboxProvider({ apiKey: API_KEY, quiet: true });
     work = mkdtempSync(join(tmpdir(), 'otp-artifact-run-'));
   });
@@ -615,6 +620,14 @@ describe('the packaged prod bundles, run against the local stand-ins', () => {
     expect(emitted(sent.stdout, 'ProviderLatency')).toHaveLength(1);
     expect(emitted(verified.stdout, 'OtpVerified')).toEqual([{ namespace, dimensions: [['service']], service: 'otp-service' }]);
     expect(emitted(verified.stdout, 'VerifyLatency')).toHaveLength(1);
+
+    // The jwks bundle publishes the token key's public half, cacheable, and writes no empty-metrics warning.
+    const jwks = await runBundle(files.jwks, join(REPO_ROOT, 'events', 'jwks.json'), `otp-service-prod-jwks`, 6, envFor('jwks'));
+    expect(jwks.result.statusCode).toBe(200);
+    expect((jwks.result as { headers?: Record<string, string> }).headers?.['Cache-Control']).toBe('public, max-age=300');
+    const doc = JSON.parse(jwks.result.body) as { keys: Record<string, unknown>[] };
+    expect(doc.keys.map((k) => Object.keys(k).sort())).toEqual([['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']]);
+    expect(jwks.stdout).not.toContain('No application metrics');
   });
 });
 

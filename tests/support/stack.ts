@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider';
+import { newHashKey, newTokenKeySecret, type TokenKeySecret } from '../../local/keys';
 import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
 
 /**
@@ -10,9 +11,12 @@ import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
  * registry after the environment is set, as a cold start would read it.
  *
  * Everything the handlers write to stdout and stderr (logs, EMF metrics) is captured; `close()` fails the test
- * if any of it contains the API key, the signing key, a full phone number, a code or a token.
+ * if any of it contains the API key, the hash key, the token key's private member, a full phone number, a code,
+ * an otpRequestId or a token.
  */
 export const API_KEY = 'sm_test_9f2c4e1a7b';
+/** The secret ids the stack serves (lib/config.ts defaults). */
+export const SECRET_IDS = { apiKey: 'sm/api-key', hashKey: 'otp/hash-key', tokenKey: 'otp/token-key' } as const;
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
 
 export interface Answer {
@@ -34,10 +38,17 @@ export interface Stack {
   secrets: SecretsStandIn;
   sandbox: Sandbox;
   table: string;
-  signingKey: string;
+  /** The hash key served as HASH_SECRET_ID (base64). */
+  hashKey: string;
+  /** The token key secret served as TOKEN_KEY_SECRET_ID. */
+  tokenKey: TokenKeySecret;
+  /** Serves another token key secret (a rotation); later log scans cover its private member too. */
+  setTokenKey(secret: TokenKeySecret): void;
   logs: string[];
   send(body: unknown, opts?: RequestOptions): Promise<Answer>;
   verify(body: unknown, opts?: RequestOptions): Promise<Answer>;
+  /** GET /.well-known/jwks.json through the jwks handler. */
+  jwks(opts?: RequestOptions): Promise<Answer>;
   /** A send that must succeed, then the code the sandbox "delivered". */
   sendAndRead(phone: string, opts?: RequestOptions): Promise<{ otpRequestId: string; code: string; answer: Answer }>;
   /** Reloads the handlers (a new cold start), e.g. after changing the environment. */
@@ -110,8 +121,11 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
   const dynamo = await startLocalDynamo();
   const table = `otp-test-${randomBytes(4).toString('hex')}`;
   await createTable(dynamo.endpoint, table);
-  const signingKey = randomBytes(32).toString('base64url');
-  const secrets = await startSecretsStandIn({ secrets: { 'sm/api-key': API_KEY, 'otp/signing-key': signingKey } });
+  const hashKey = newHashKey();
+  const tokenKeys = [await newTokenKeySecret()];
+  const secrets = await startSecretsStandIn({
+    secrets: { [SECRET_IDS.apiKey]: API_KEY, [SECRET_IDS.hashKey]: hashKey, [SECRET_IDS.tokenKey]: JSON.stringify(tokenKeys[0]) },
+  });
   const sandbox = await startSandboxProvider({ apiKey: API_KEY, quiet: true });
 
   const saved = new Map<string, string | undefined>();
@@ -135,13 +149,15 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
   const logs: string[] = [];
   const phones = new Set<string>();
   const tokens = new Set<string>();
-  let handlers!: { send: Handler; verify: Handler };
+  const requestIds = new Set<string>();
+  let handlers!: { send: Handler; verify: Handler; jwks: Handler };
   const coldStart = (more: Record<string, string | undefined> = {}) => {
     setEnv(more);
     jest.isolateModules(() => {
       handlers = {
         send: require('../../handlers/send-otp').handler,
         verify: require('../../handlers/verify-otp').handler,
+        jwks: require('../../handlers/jwks').handler,
       };
     });
   };
@@ -185,17 +201,32 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
     secrets,
     sandbox,
     table,
-    signingKey,
+    hashKey,
+    get tokenKey() {
+      return tokenKeys.at(-1)!;
+    },
+    setTokenKey(secret) {
+      tokenKeys.push(secret);
+      secrets.set(SECRET_IDS.tokenKey, JSON.stringify(secret));
+    },
     logs,
     async send(body, opts = {}) {
       const phone = (body as { phoneNumber?: unknown })?.phoneNumber;
       if (typeof phone === 'string' && phone.length > 6) phones.add(phone);
-      return invoke(handlers.send, apiEvent('/auth/send-otp', body, opts), opts.remainingMs);
+      const answer = await invoke(handlers.send, apiEvent('/auth/send-otp', body, opts), opts.remainingMs);
+      if (typeof answer.body.otpRequestId === 'string') requestIds.add(answer.body.otpRequestId);
+      return answer;
     },
     async verify(body, opts = {}) {
       const answer = await invoke(handlers.verify, apiEvent('/auth/verify-otp', body, opts), opts.remainingMs);
       if (typeof answer.body.token === 'string') tokens.add(answer.body.token);
       return answer;
+    },
+    async jwks(opts = {}) {
+      const event = apiEvent('/.well-known/jwks.json', undefined, { ...opts, raw: '' });
+      const get = { ...event, routeKey: 'GET /.well-known/jwks.json', body: undefined, headers: { ...(opts.headers ?? {}) } };
+      get.requestContext = { ...event.requestContext, routeKey: get.routeKey, http: { ...event.requestContext.http, method: 'GET' } };
+      return invoke(handlers.jwks, get as APIGatewayProxyEventV2, opts.remainingMs);
     },
     async sendAndRead(phone, opts) {
       const answer = await stack.send({ phoneNumber: phone }, opts);
@@ -212,11 +243,12 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
         else process.env[k] = v;
       }
       const text = logs.join('');
-      const literal = [API_KEY, signingKey, ...phones, ...tokens].filter((s) => s.length > 0);
+      const privateMembers = tokenKeys.map((k) => k.current.d);
+      const literal = [API_KEY, hashKey, ...privateMembers, ...phones, ...tokens, ...requestIds].filter((s) => s.length > 0);
       // A code is a short digit run: look for it standing alone, not inside longer numbers (timestamps).
       const codes = [...new Set(sandbox.calls.map((c) => c.otp).filter((c) => /^\d{4,8}$/.test(c)))];
       const leaked = [...literal.filter((s) => text.includes(s)), ...codes.filter((c) => new RegExp(`(?<![\\d])${c}(?![\\d])`).test(text))];
-      if (leaked.length > 0) throw new Error(`logs contain a secret, number, code or token: ${leaked.map((s) => s.slice(0, 6) + '…').join(', ')}`);
+      if (leaked.length > 0) throw new Error(`logs contain a secret, number, code, otpRequestId or token: ${leaked.map((s) => s.slice(0, 6) + '…').join(', ')}`);
     },
   };
   return stack;

@@ -10,7 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { join } from 'node:path';
 import { answerDynamo, answerSecret } from '../../bench/lib/answers';
 import { readDeployBuild } from '../../bench/lib/build';
-import { API_KEY, PHONE, RIGHT_CODE, SECRET_IDS, SIGNING_KEY, WRONG_CODE } from '../../bench/lib/fixtures';
+import { API_KEY, PHONE, RIGHT_CODE, SECRET_IDS, HASH_KEY, TOKEN_KEY, WRONG_CODE } from '../../bench/lib/fixtures';
 import { SeamCounter } from '../../bench/lib/seam';
 import { pairRatios, percentile, rotate, summarize } from '../../bench/lib/stats';
 import { codeMatches } from '../../lib/otp/codes';
@@ -125,12 +125,13 @@ describe('the benchmark harness', () => {
 
   test('the stand-ins hold a code record that the right code matches and a wrong one does not', () => {
     const attrs = answerDynamo({ operation: 'UpdateItem', key: { pk: 'OTP#x' }, values: { ':codeId': 'abc' }, returnValues: 'ALL_NEW' });
-    const keys = keysFor(SIGNING_KEY);
+    const keys = keysFor(HASH_KEY);
 
     expect(codeMatches(keys, 'abc', RIGHT_CODE, String(attrs?.codeHash))).toBe(true);
     expect(codeMatches(keys, 'abc', WRONG_CODE, String(attrs?.codeHash))).toBe(false);
     expect(answerDynamo({ operation: 'PutItem', key: { pk: 'OTP#x' } })).toBeUndefined();
-    expect(answerSecret(SECRET_IDS.signingKey).SecretString).toBe(SIGNING_KEY);
+    expect(answerSecret(SECRET_IDS.hashKey).SecretString).toBe(HASH_KEY);
+    expect(JSON.parse(answerSecret(SECRET_IDS.tokenKey).SecretString!)).toEqual(TOKEN_KEY);
     expect(() => answerSecret('nope')).toThrow();
   });
 

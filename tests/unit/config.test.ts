@@ -6,7 +6,10 @@ describe('loadConfig', () => {
       startMessagingBaseUrl: 'https://api.startmessaging.com',
       startMessagingTimeoutMs: 5000,
       apiKeySecretId: 'sm/api-key',
-      signingSecretId: 'otp/signing-key',
+      hashSecretId: 'otp/hash-key',
+      tokenKeySecretId: 'otp/token-key',
+      tokenIssuer: 'otp-service',
+      tokenAudience: 'checkout',
       table: 'otp-dev',
       allowedCountryCodes: ['91'],
       otpLength: 6,
@@ -57,6 +60,8 @@ describe('loadConfig', () => {
     ['ALLOWED_COUNTRY_CODES', '+91'],
     ['ALLOWED_COUNTRY_CODES', '0'],
     ['CORS_ALLOWED_ORIGINS', 'shop.example'],
+    ['TOKEN_AUDIENCE', 'two words'],
+    ['TOKEN_ISSUER', 'x'.repeat(201)],
   ])('refuses %s=%j with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(name));
   });

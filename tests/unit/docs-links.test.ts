@@ -21,3 +21,10 @@ describe.each(DOCS)('%s', (file) => {
     }
   });
 });
+
+it('README shows the tested back-end verifiers verbatim', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  for (const file of ['examples/verify-token.mjs', 'examples/verify_token.py']) {
+    expect({ file, verbatim: readme.includes(readFileSync(join(ROOT, file), 'utf8')) }).toEqual({ file, verbatim: true });
+  }
+});

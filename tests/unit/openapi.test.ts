@@ -303,7 +303,7 @@ describe('buildOpenApi()', () => {
 
   it('documents exactly the routes serverless.yml deploys, with the same methods and paths', () => {
     const deployed = serverlessRoutes();
-    expect(deployed).toEqual(['POST /auth/send-otp', 'POST /auth/verify-otp']);
+    expect(deployed).toEqual(['GET /.well-known/jwks.json', 'POST /auth/send-otp', 'POST /auth/verify-otp']);
     const documented = operations(doc)
       .map(({ method, path }) => `${method.toUpperCase()} ${path}`)
       .sort();

@@ -1,11 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { codeMatches, generateCode, hashCode } from '../../lib/otp/codes';
 import { keysFor, pseudonym } from '../../lib/otp/keys';
 import { checkPhoneNumber } from '../../lib/otp/phone';
 import { openRequestId, sealRequestId } from '../../lib/otp/request-id';
 
-const keys = keysFor('k'.repeat(32));
-const other = keysFor('o'.repeat(32));
+const keys = keysFor(randomBytes(32).toString('base64'));
+const other = keysFor(randomBytes(32).toString('base64'));
 
 describe('codes', () => {
   it.each([4, 6, 8])('generates %i ASCII digits', (n) => {
@@ -34,8 +35,26 @@ describe('codes', () => {
     expect(codeMatches(keys, 'id1', '123456', 'short')).toBe(false);
   });
 
-  it('refuses a signing secret that is too short to be a key', () => {
-    expect(() => keysFor('short')).toThrow(/16/);
+  it('refuses a hash key that is not 32+ random bytes in base64, naming HASH_SECRET_ID and never the value', () => {
+    const bad = ['short', 'CheckoutOtp2026!', Buffer.alloc(31, 9).toString('base64'), 'A'.repeat(44), Buffer.from('a pass phrase long enough to be 32 bytes').toString('base64')];
+    for (const value of bad) {
+      expect(() => keysFor(value)).toThrow(/HASH_SECRET_ID/);
+      expect(() => keysFor(value)).not.toThrow(value);
+    }
+  });
+
+  it('accepts 32+ random bytes in either base64 alphabet, with or without padding', () => {
+    const bytes = randomBytes(48);
+    for (const value of [bytes.toString('base64'), bytes.toString('base64url'), randomBytes(32).toString('base64').replace(/=+$/, '')]) {
+      expect(() => keysFor(value)).not.toThrow();
+    }
+    expect(keysFor(bytes.toString('base64')).id.equals(keysFor(bytes.toString('base64url')).id)).toBe(true);
+  });
+
+  it('derives one sub-key per purpose, all different', () => {
+    const all = [keys.subject, keys.code, keys.id, keys.retryCode].map((k) => k.toString('hex'));
+    expect(new Set(all).size).toBe(4);
+    for (const k of [keys.subject, keys.code, keys.id, keys.retryCode]) expect(k).toHaveLength(32);
   });
 
   it('pseudonyms differ per namespace and key and never contain the value', () => {

@@ -14,8 +14,9 @@ import { sendRules, type RateLimitRule, type RateLimitSubjectInput } from '../..
 import type { Store } from '../../lib/store/types';
 import { useDynalite } from '../support/dynalite';
 import { rateLimitMiddleware } from '../../middleware/rate-limit';
+import { newHashKey } from '../../local/keys';
 
-const SECRET = 'unit-test-signing-secret-0123456789';
+const SECRET = newHashKey();
 const PHONE = '+919876543210';
 const IP = '198.51.100.23';
 /** 2030-01-01T10:00:00Z */
@@ -35,7 +36,7 @@ const input = (r: Request): RateLimitSubjectInput => {
 };
 
 const request = (phoneNumber = PHONE, ip: string | undefined = IP): Request =>
-  ({ event: { body: { phoneNumber, ip } }, context: { signingKey: SECRET }, response: undefined, error: undefined, internal: {} }) as unknown as Request;
+  ({ event: { body: { phoneNumber, ip } }, context: { hashKey: SECRET }, response: undefined, error: undefined, internal: {} }) as unknown as Request;
 
 const window = (name: string, limit: number, windowSeconds = 3600, subject = (r: RateLimitSubjectInput) => r.phoneNumber as string | undefined): RateLimitRule => ({
   name,

@@ -8,10 +8,11 @@ import type { IdempotencyState, Store } from '../../lib/store/types';
 import { IdempotentReplay, idempotencyMiddleware, limitsAlreadyTaken } from '../../middleware/idempotency';
 import { phoneNumberMiddleware } from '../../middleware/phone-number';
 import { responseHeadersMiddleware } from '../../middleware/response-headers';
+import { newHashKey } from '../../local/keys';
 
-const SECRET = 'unit-test-signing-secret-0123456789';
+const SECRET = newHashKey();
 const req = (event: Record<string, unknown>, extra: Partial<Request> = {}): Request =>
-  ({ event, context: { signingKey: SECRET, getRemainingTimeInMillis: () => 10_000 }, response: undefined, error: undefined, internal: {}, ...extra }) as unknown as Request;
+  ({ event, context: { hashKey: SECRET, getRemainingTimeInMillis: () => 10_000 }, response: undefined, error: undefined, internal: {}, ...extra }) as unknown as Request;
 
 describe('phoneNumberMiddleware', () => {
   const mw = phoneNumberMiddleware({ allowedCountryCodes: ['91'] });

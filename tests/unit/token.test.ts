@@ -1,54 +1,154 @@
-import { SignJWT, base64url } from 'jose';
-import { InvalidOtpToken, signOtpToken, verifyOtpToken } from '../../lib/otp/token';
+/**
+ * lib/otp/token.ts (signing with the token key) against lib/otp/token-verifier.ts (what a checkout backend runs,
+ * with only the published JWKS): every way a token must be refused, and rotation through `previous`.
+ */
+import { createPublicKey } from 'node:crypto';
+import { SignJWT, base64url, decodeProtectedHeader, importJWK } from 'jose';
+import { newTokenKeySecret, rotateTokenKeySecret, type TokenKeySecret } from '../../local/keys';
+import { parseTokenKey, signOtpToken } from '../../lib/otp/token';
+import { InvalidOtpToken, jwksFromDocument, verifyOtpToken, type KeySource } from '../../lib/otp/token-verifier';
 
-const KEY = 'a-signing-key-of-enough-length-123';
+const ISSUER = 'otp-service';
+const AUDIENCE = 'checkout';
+const PHONE = '+919876543210';
 const now = Math.floor(Date.now() / 1000);
-const make = () => signOtpToken(KEY, { phone: '+919876543210', otpRequestId: 'req_1', nowSeconds: now, ttlSeconds: 600 });
+const expect_ = { issuer: ISSUER, audience: AUDIENCE };
 
-describe('verifyOtpToken (for checkout backends)', () => {
-  it('returns the claims of a good token', async () => {
+let secret: TokenKeySecret;
+let jwks: KeySource;
+beforeAll(async () => {
+  secret = await newTokenKeySecret();
+  jwks = jwksFromDocument(parseTokenKey(secret).jwks);
+});
+
+const make = (overrides: Partial<Parameters<typeof signOtpToken>[1]> = {}, key: unknown = secret) =>
+  signOtpToken(key, { phone: PHONE, otpRequestId: 'req_1', nowSeconds: now, ttlSeconds: 600, issuer: ISSUER, audience: AUDIENCE, ...overrides });
+
+const refused = async (token: string, keys = jwks, options = expect_, reason: 'invalid' | 'expired' = 'invalid') =>
+  expect(verifyOtpToken(token, keys, options)).rejects.toEqual(expect.objectContaining({ name: 'InvalidOtpToken', reason }));
+
+/** A token with the given header and claims, signed by our current key (so only what we changed is wrong). */
+const signedWith = async (header: Record<string, unknown>, claims: Record<string, unknown>) =>
+  new SignJWT(claims).setProtectedHeader({ alg: 'ES256', ...header }).sign(await importJWK(secret.current, 'ES256'));
+const goodClaims = () => ({ iss: ISSUER, aud: AUDIENCE, sub: PHONE, jti: 'req_1', iat: now, exp: now + 600 });
+
+describe('the token', () => {
+  it('is ES256 with typ JWT and the current kid, carrying iss, aud, sub, jti, iat, exp', async () => {
     const { token, expiresAt } = await make();
-    await expect(verifyOtpToken(token, KEY)).resolves.toEqual({ sub: '+919876543210', jti: 'req_1', iat: now, exp: expiresAt, iss: 'otp-service' });
+    expect(decodeProtectedHeader(token)).toEqual({ alg: 'ES256', typ: 'JWT', kid: secret.current.kid });
+    await expect(verifyOtpToken(token, jwks, expect_)).resolves.toEqual({ iss: ISSUER, aud: AUDIENCE, sub: PHONE, jti: 'req_1', iat: now, exp: now + 600 });
     expect(expiresAt).toBe(now + 600);
   });
 
-  it('accepts the key as bytes too', async () => {
-    const { token } = await make();
-    await expect(verifyOtpToken(token, new TextEncoder().encode(KEY))).resolves.toMatchObject({ jti: 'req_1' });
+  it('imports the private key once per secret value, not per token', async () => {
+    const spy = jest.spyOn(globalThis.crypto.subtle, 'importKey');
+    const fresh = await newTokenKeySecret();
+    for (let i = 0; i < 5; i++) await make({}, fresh);
+    expect(spy).toHaveBeenCalledTimes(1);
+    spy.mockRestore();
   });
+});
 
-  it('refuses a tampered payload', async () => {
+describe('verifyOtpToken refuses', () => {
+  it('a tampered payload', async () => {
     const { token } = await make();
     const [h, , s] = token.split('.');
-    const forged = base64url.encode(JSON.stringify({ sub: '+919999999999', jti: 'req_1', iat: now, exp: now + 600, iss: 'otp-service' }));
-    await expect(verifyOtpToken(`${h}.${forged}.${s}`, KEY)).rejects.toEqual(expect.objectContaining({ reason: 'invalid' }));
+    const forged = base64url.encode(JSON.stringify({ ...goodClaims(), sub: '+919999999999' }));
+    await refused(`${h}.${forged}.${s}`);
   });
 
-  it('refuses a token signed with another key', async () => {
+  it('a tampered signature', async () => {
     const { token } = await make();
-    await expect(verifyOtpToken(token, 'another-key-of-enough-length-456')).rejects.toBeInstanceOf(InvalidOtpToken);
+    const last = token.at(-2) === 'A' ? 'B' : 'A';
+    await refused(`${token.slice(0, -2)}${last}${token.at(-1)}`);
   });
 
-  it('refuses an expired token, saying so', async () => {
-    const { token } = await signOtpToken(KEY, { phone: '+919876543210', otpRequestId: 'r', nowSeconds: now - 1000, ttlSeconds: 600 });
-    await expect(verifyOtpToken(token, KEY)).rejects.toEqual(expect.objectContaining({ reason: 'expired' }));
+  it('an expired token, saying so', async () => {
+    const { token } = await make({ nowSeconds: now - 1000 });
+    await refused(token, jwks, expect_, 'expired');
   });
 
-  it('refuses alg: none', async () => {
-    const header = base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }));
-    const payload = base64url.encode(JSON.stringify({ sub: '+919876543210', jti: 'x', iat: now, exp: now + 600, iss: 'otp-service' }));
-    await expect(verifyOtpToken(`${header}.${payload}.`, KEY)).rejects.toEqual(expect.objectContaining({ reason: 'invalid' }));
+  it('a token issued longer ago than the maximum age, whatever its exp', async () => {
+    const { token } = await make({ nowSeconds: now - 700, ttlSeconds: 3600 });
+    await refused(token, jwks, expect_, 'expired');
+    await expect(verifyOtpToken(token, jwks, { ...expect_, maxTokenAgeSeconds: 800 })).resolves.toMatchObject({ sub: PHONE });
   });
 
-  it('refuses another HMAC algorithm and another issuer', async () => {
-    const key = new TextEncoder().encode(KEY);
-    const hs512 = await new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject('+919876543210').setJti('x').setIssuedAt(now).setExpirationTime(now + 60).setIssuer('otp-service').sign(key);
-    await expect(verifyOtpToken(hs512, KEY)).rejects.toBeInstanceOf(InvalidOtpToken);
-    const foreign = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('+919876543210').setJti('x').setIssuedAt(now).setExpirationTime(now + 60).setIssuer('someone-else').sign(key);
-    await expect(verifyOtpToken(foreign, KEY)).rejects.toBeInstanceOf(InvalidOtpToken);
+  it('a token signed by another key under the same kid', async () => {
+    const other = await newTokenKeySecret();
+    const { token } = await make({}, { current: { ...other.current, kid: secret.current.kid }, previous: [] });
+    await refused(token);
   });
 
-  it('refuses garbage', async () => {
-    for (const t of ['', 'a.b.c', 'not-a-token']) await expect(verifyOtpToken(t, KEY)).rejects.toBeInstanceOf(InvalidOtpToken);
+  it('a token whose kid is not in the key set', async () => {
+    const other = await newTokenKeySecret();
+    const { token } = await make({}, other);
+    await refused(token);
+  });
+
+  it('alg: none', async () => {
+    const header = base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT', kid: secret.current.kid }));
+    await refused(`${header}.${base64url.encode(JSON.stringify(goodClaims()))}.`);
+  });
+
+  it('HS256 signed with the public key as the HMAC secret (algorithm confusion)', async () => {
+    const pub = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: secret.current.x!, y: secret.current.y! }, format: 'jwk' });
+    const pem = pub.export({ type: 'spki', format: 'pem' });
+    const candidates = [Buffer.from(pem), Buffer.from(JSON.stringify(parseTokenKey(secret).jwks.keys[0])), pub.export({ type: 'spki', format: 'der' })];
+    for (const hmacKey of candidates) {
+      const forged = await new SignJWT(goodClaims()).setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: secret.current.kid }).sign(new Uint8Array(hmacKey));
+      await refused(forged);
+    }
+  });
+
+  it('another audience and another issuer', async () => {
+    await refused((await make({ audience: 'another-shop' })).token);
+    await refused((await make({ issuer: 'someone-else' })).token);
+    // ...and a verifier configured for another audience refuses ours.
+    await refused((await make()).token, jwks, { ...expect_, audience: 'another-shop' });
+  });
+
+  it('a token without typ JWT, or without one of the required claims', async () => {
+    await refused(await signedWith({ typ: 'at+jwt', kid: secret.current.kid }, goodClaims()));
+    for (const claim of ['sub', 'jti', 'iat', 'exp', 'aud', 'iss'] as const) {
+      const claims: Record<string, unknown> = goodClaims();
+      delete claims[claim];
+      await refused(await signedWith({ typ: 'JWT', kid: secret.current.kid }, claims));
+    }
+  });
+
+  it('garbage', async () => {
+    for (const t of ['', 'a.b.c', 'not-a-token', '..']) await expect(verifyOtpToken(t, jwks, expect_)).rejects.toBeInstanceOf(InvalidOtpToken);
+  });
+});
+
+describe('rotation', () => {
+  it('a token signed by a previous key verifies until that key is dropped from the JWKS', async () => {
+    const first = await newTokenKeySecret();
+    const { token } = await make({}, first);
+    const rotated = await rotateTokenKeySecret(first, { nowSeconds: now, dropAfterSeconds: 600 });
+    expect(rotated.current.kid).not.toBe(first.current.kid);
+    const published = parseTokenKey(rotated).jwks;
+    expect(published.keys.map((k) => k.kid)).toEqual([rotated.current.kid, first.current.kid]);
+    await expect(verifyOtpToken(token, jwksFromDocument(published), expect_)).resolves.toMatchObject({ sub: PHONE });
+    // New tokens carry the new kid and verify against the same document.
+    const fresh = (await make({}, rotated)).token;
+    expect(decodeProtectedHeader(fresh).kid).toBe(rotated.current.kid);
+    await expect(verifyOtpToken(fresh, jwksFromDocument(published), expect_)).resolves.toMatchObject({ sub: PHONE });
+
+    // Within TOKEN_TTL_SECONDS of the retirement the next rotation keeps it; after that it is dropped.
+    const soon = await rotateTokenKeySecret(rotated, { nowSeconds: now + 600, dropAfterSeconds: 600 });
+    expect(parseTokenKey(soon).jwks.keys.map((k) => k.kid)).toContain(first.current.kid);
+    const later = await rotateTokenKeySecret(rotated, { nowSeconds: now + 601, dropAfterSeconds: 600 });
+    const afterDrop = parseTokenKey(later).jwks;
+    expect(afterDrop.keys.map((k) => k.kid)).toEqual([later.current.kid, rotated.current.kid]);
+    await refused(token, jwksFromDocument(afterDrop));
+  });
+
+  it('the published set never carries a private member', async () => {
+    const withPrivatePrevious = { current: secret.current, previous: [(await newTokenKeySecret()).current] };
+    for (const key of parseTokenKey(withPrivatePrevious).jwks.keys) {
+      expect(Object.keys(key).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
+    }
   });
 });

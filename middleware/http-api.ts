@@ -1,0 +1,52 @@
+import middy, { type MiddlewareObj } from '@middy/core';
+import httpErrorHandler from '@middy/http-error-handler';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import { logger } from '../lib/log';
+import { latencyMiddleware, metrics } from '../lib/metrics';
+import { errorsMiddleware } from './errors';
+import { responseHeadersMiddleware } from './response-headers';
+
+/**
+ * The outer layers every HTTP function shares, in one place, so a handler file shows only what is its own:
+ *
+ *   response headers      first, so its after/onError run last: errors and replays get them too
+ *   logger context        injectLambdaContext: request id on every line, keys reset per request
+ *   metrics flush         EMF, after the error is mapped, so the flush sees the final answer
+ *   latency               optional (SendLatency, VerifyLatency): before → successful answer
+ *   http-error-handler    writes the exposed error that errors mapped
+ *   errors                maps anything thrown onto API.md's closed set (middleware/errors.ts)
+ *   header normaliser     lower-case header names for every inner layer
+ */
+export interface HttpApiOptions {
+  corsAllowedOrigins: readonly string[];
+  latencyMetric?: 'SendLatency' | 'VerifyLatency';
+  /** Default `no-store`. */
+  cacheControl?: string;
+}
+
+const OPTION_KEYS = new Set(['corsAllowedOrigins', 'latencyMetric', 'cacheControl']);
+
+/**
+ * logMetrics, except that an invocation with nothing to report (an idempotent replay, a JWKS answer) writes no
+ * "No application metrics to publish" warning into the log.
+ */
+const metricsFlushMiddleware = (): MiddlewareObj => {
+  const inner = logMetrics(metrics);
+  const metricsFlushMiddlewareAfter = (): void => {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  };
+  return { before: inner.before!, after: metricsFlushMiddlewareAfter, onError: metricsFlushMiddlewareAfter };
+};
+
+export const httpApi = (opts: HttpApiOptions) => {
+  for (const key of Object.keys(opts)) if (!OPTION_KEYS.has(key)) throw new TypeError(`httpApi: unknown option "${key}"`);
+  const pipeline = middy<APIGatewayProxyEventV2, APIGatewayProxyResultV2, Error, Context>()
+    .use(responseHeadersMiddleware({ corsAllowedOrigins: opts.corsAllowedOrigins, ...(opts.cacheControl ? { cacheControl: opts.cacheControl } : {}) }))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(metricsFlushMiddleware());
+  if (opts.latencyMetric) pipeline.use(latencyMiddleware(opts.latencyMetric));
+  return pipeline.use(httpErrorHandler({ logger: false })).use(errorsMiddleware()).use(httpHeaderNormalizer());
+};
