@@ -292,18 +292,20 @@
     var self = this;
     this.id = null;
     this.api = null;
-    loadScript(scriptUrl || spec.src).then(function () {
+    loadScript(scriptUrl || (provider === 'recaptcha' ? spec.src + '&hl=' + lang : spec.src)).then(function () {
       var api = window[spec.global];
       var render = function () {
         self.api = api;
-        self.id = api.render(container, {
+        var options = {
           sitekey: siteKey,
-          hl: lang,
-          language: lang,
           callback: function (token) { onToken(String(token || '')); },
           'expired-callback': function () { onToken(''); },
           'error-callback': function () { onToken(''); },
-        });
+        };
+        // Each provider names the widget's language its own way (reCAPTCHA only in the script URL).
+        if (provider === 'turnstile') options.language = lang;
+        if (provider === 'hcaptcha') options.hl = lang;
+        self.id = api.render(container, options);
       };
       if (api && typeof api.ready === 'function' && provider === 'recaptcha') api.ready(render);
       else if (api) render();

@@ -28,3 +28,12 @@ it('README shows the tested back-end verifiers verbatim', () => {
     expect({ file, verbatim: readme.includes(readFileSync(join(ROOT, file), 'utf8')) }).toEqual({ file, verbatim: true });
   }
 });
+
+it("README's configuration table names every variable of the contract (docs/api.md)", () => {
+  const section = (text: string, heading: string) => text.slice(text.indexOf(heading), text.indexOf('\n## ', text.indexOf(heading) + 1));
+  const names = (text: string) => new Set([...text.matchAll(/^\| ([^|]+) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((n) => n[1]!)));
+  const contract = names(section(readFileSync(join(ROOT, 'docs/api.md'), 'utf8'), '## Configuration'));
+  const readme = names(section(readFileSync(join(ROOT, 'README.md'), 'utf8'), '## Configuration'));
+  expect(contract.size).toBeGreaterThan(20);
+  expect([...contract].filter((n) => !readme.has(n))).toEqual([]);
+});
