@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { privateBuildFolder, REPO_ROOT } from './env';
 import { SERVERLESS_BIN, startLocalPieces, type LocalPieces } from './start';
 
+const MJS_PRELOAD = join(REPO_ROOT, 'local', 'invoke-local-mjs.cjs');
 const EVENTS = { sendOtp: join(REPO_ROOT, 'events', 'send-otp.json'), verifyOtp: join(REPO_ROOT, 'events', 'verify-otp.json') };
 
 interface LambdaResult {
@@ -64,7 +65,9 @@ const killRunning = (signal: NodeJS.Signals) => {
 
 const invoke = (fn: 'sendOtp' | 'verifyOtp', eventPath: string, env: Record<string, string>): Promise<Invocation> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVERLESS_BIN, 'invoke', 'local', '-f', fn, '--path', eventPath, '--stage', 'dev'], {
+    // The preload lets osls's invoke local find the handler's ES module bundle (handlers/<name>.mjs).
+    const args = ['--require', MJS_PRELOAD, SERVERLESS_BIN, 'invoke', 'local', '-f', fn, '--path', eventPath, '--stage', 'dev'];
+    const child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env, ...build.env },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -129,7 +129,7 @@ export const invokeLocalHint = (env: Record<string, string>): string[] => {
       .filter(([k]) => !kept.includes(k))
       .map(([k, v]) => `  export ${k}=${/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`}`),
     ...(kept.length ? [`  # ${kept.join(', ')}: keep your shell's own (not printed)`] : []),
-    '  node node_modules/serverless/bin/serverless.js invoke local -f sendOtp --path events/send-otp.json',
+    '  node --require ./local/invoke-local-mjs.cjs node_modules/serverless/bin/serverless.js invoke local -f sendOtp --path events/send-otp.json',
   ];
 };
 

@@ -57,9 +57,9 @@ const API_MD_DEFAULTS: Record<string, string> = {
   TOKEN_TTL_SECONDS: '600',
 };
 const FUNCTIONS = {
-  sendOtp: { logicalId: 'SendOtpLambdaFunction', route: 'POST /auth/send-otp', file: 'handlers/send-otp.js', memory: 512, timeout: 25 },
-  verifyOtp: { logicalId: 'VerifyOtpLambdaFunction', route: 'POST /auth/verify-otp', file: 'handlers/verify-otp.js', memory: 512, timeout: 10 },
-  jwks: { logicalId: 'JwksLambdaFunction', route: 'GET /.well-known/jwks.json', file: 'handlers/jwks.js', memory: 256, timeout: 6 },
+  sendOtp: { logicalId: 'SendOtpLambdaFunction', route: 'POST /auth/send-otp', file: 'handlers/send-otp.mjs', memory: 512, timeout: 25 },
+  verifyOtp: { logicalId: 'VerifyOtpLambdaFunction', route: 'POST /auth/verify-otp', file: 'handlers/verify-otp.mjs', memory: 512, timeout: 10 },
+  jwks: { logicalId: 'JwksLambdaFunction', route: 'GET /.well-known/jwks.json', file: 'handlers/jwks.mjs', memory: 256, timeout: 6 },
 } as const;
 type FunctionName = keyof typeof FUNCTIONS;
 const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
@@ -230,7 +230,7 @@ describe.each([
         arch: ['arm64'],
         memory: FUNCTIONS[name].memory,
         timeout: FUNCTIONS[name].timeout,
-        handler: FUNCTIONS[name].file.replace(/\.js$/, '.handler'),
+        handler: FUNCTIONS[name].file.replace(/\.mjs$/, '.handler'),
       });
       expect(f.Timeout).toBeLessThan(API_GATEWAY_LIMIT_S);
     }
@@ -486,14 +486,23 @@ describe('the function artifacts', () => {
     expect(bundle.length).toBeLessThan(MAX_BUNDLE_BYTES);
   });
 
-  it.each(FUNCTION_NAMES)('%s bundle requires nothing but Node built-ins and carries no dev dependency', (name) => {
+  it.each(FUNCTION_NAMES)('%s bundle is an ES module that imports nothing but Node built-ins and carries no dev dependency', (name) => {
     const text = bundleOf(prod, name).toString('utf8');
-    // Real calls only: `require("x")` quoted inside a string (an error message, ajv's code generator) is text.
-    const required = [...text.matchAll(/(?<![\w$.'"[])require\("([^"]+)"\)/g)].map((m) => m[1]!);
+    // Static imports (`import{x as y}from"node:fs"`, the banner's `from 'node:module'`), dynamic `import("x")`,
+    // and real `require("x")` calls; a `require("x")` quoted inside a string (an error message, ajv's code
+    // generator) is text, not a call.
+    const specifiers = [
+      ...[...text.matchAll(/\bfrom\s*["']([^"']+)["']/g)].map((m) => m[1]!),
+      ...[...text.matchAll(/(?<![\w$.'"[])import\(\s*"([^"]+)"\s*\)/g)].map((m) => m[1]!),
+      ...[...text.matchAll(/(?<![\w$.'"[])require\("([^"]+)"\)/g)].map((m) => m[1]!),
+    ];
     const builtins = new Set(builtinModules);
-    const foreign = [...new Set(required)].filter((m) => !m.startsWith('node:') && !builtins.has(m));
+    const foreign = [...new Set(specifiers)].filter((m) => !m.startsWith('node:') && !builtins.has(m));
     expect(foreign).toEqual([]);
-    expect(required.length).toBeGreaterThan(0);
+    expect(specifiers).toContain('node:module'); // the createRequire banner (serverless.yml custom.esbuild)
+    // ESM, not CommonJS: no `module.exports` of the handler, and the banner gives bundled CommonJS code a require.
+    expect(text.startsWith("import { createRequire as __createRequire } from 'node:module';")).toBe(true);
+    expect(text).toMatch(/export\s*\{[^}]*\bhandler\b[^}]*\}/);
     // Markers of the dev tooling that must never ship: the test DynamoDB, jest, the framework, the compiler.
     for (const marker of ['dynalite', 'jest-circus', 'serverless-offline', 'serverless-esbuild', 'createProgram', 'aws-sdk-client-mock', 'fast-check', 'playwright']) {
       expect({ name, marker, found: text.includes(marker) }).toEqual({ name, marker, found: false });
@@ -529,11 +538,12 @@ const emfLines = (stdout: string): EmfLine[] =>
 
 /**
  * What Lambda does with the artifact, minus Lambda: a bare node process (no node_modules reachable from the
- * extracted folder) requires the bundle and calls `handler(event, context)` once.
+ * extracted folder) imports the .mjs bundle, as the nodejs22.x runtime does, and calls `handler(event,
+ * context)` once.
  */
 const RUNNER = `
 const [file, eventPath, functionName, timeoutMs] = process.argv.slice(1);
-const { handler } = require(file);
+import(require('node:url').pathToFileURL(file).href).then(({ handler }) => {
 const deadline = Date.now() + Number(timeoutMs);
 const context = {
   functionName, functionVersion: '$LATEST', memoryLimitInMB: '512', awsRequestId: require('node:crypto').randomUUID(),
@@ -541,7 +551,8 @@ const context = {
   logGroupName: '/aws/lambda/' + functionName, logStreamName: 'local', callbackWaitsForEmptyEventLoop: true,
   getRemainingTimeInMillis: () => deadline - Date.now(),
 };
-handler(JSON.parse(require('node:fs').readFileSync(eventPath, 'utf8')), context).then(
+return handler(JSON.parse(require('node:fs').readFileSync(eventPath, 'utf8')), context);
+}).then(
   (r) => { process.stdout.write('\\n@@RESULT ' + JSON.stringify(r) + '\\n'); process.exit(0); },
   (e) => { process.stderr.write(String((e && e.stack) || e)); process.exit(1); },
 );`;

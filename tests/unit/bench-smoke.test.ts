@@ -1,18 +1,16 @@
 /**
  * The benchmark's moving parts, checked for behaviour only (never timing): the naive baseline handler it
- * compares against (at the SDK seam, with the real sandbox provider over HTTP), how it reads serverless.yml's
- * esbuild options, how it counts DynamoDB round trips, what its stand-ins answer, and its statistics.
+ * compares against (at the SDK seam, with the real sandbox provider over HTTP), how it derives the builds from
+ * serverless.yml, how it counts DynamoDB round trips, what its stand-ins answer (in memory and over HTTP to the
+ * real SDK), and its statistics.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { join } from 'node:path';
-import { answerDynamo, answerSecret } from '../../bench/lib/answers';
-import { readDeployBuild } from '../../bench/lib/build';
-import { API_KEY, PHONE, RIGHT_CODE, SECRET_IDS, HASH_KEY, TOKEN_KEY, WRONG_CODE } from '../../bench/lib/fixtures';
-import { SeamCounter } from '../../bench/lib/seam';
-import { pairRatios, percentile, rotate, summarize } from '../../bench/lib/stats';
+import { medianInterval, pairRatios, percentile, readDeployBuild, rotate, tutorialOptions } from '../../bench/run';
+import { answerDynamo, answerSecret, API_KEY, Counter, HASH_KEY, KINDS, kindsOf, PHONE, RIGHT_CODE, SECRET_IDS, startAwsStandIn, TOKEN_KEY, WRONG_CODE } from '../../bench/standins';
 import { codeMatches } from '../../lib/otp/codes';
 import { keysFor } from '../../lib/otp/keys';
 import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider';
@@ -98,19 +96,30 @@ describe('the baseline handler', () => {
 });
 
 describe('the benchmark harness', () => {
-  test('reads the esbuild options from serverless.yml without the plugin-only keys', () => {
+  test('builds what serverless-esbuild builds: serverless.yml options without the plugin-only keys, every function', () => {
     const build = readDeployBuild(join(__dirname, '..', '..'));
 
-    expect(build.options).toMatchObject({ bundle: true, platform: 'node' });
-    for (const key of ['exclude', 'packager', 'concurrency', 'watch']) expect(build.options).not.toHaveProperty(key);
-    expect(Array.isArray(build.options.external)).toBe(true);
-    expect(build.functions.sendOtp?.entry).toMatch(/^handlers\/send-otp\.(ts|js)$/);
-    expect(build.functions.verifyOtp?.entry).toMatch(/^handlers\/verify-otp\.(ts|js)$/);
+    expect(build.options).toMatchObject({ bundle: true, platform: 'node', format: 'esm', mainFields: ['module', 'main'] });
+    for (const key of ['exclude', 'packager', 'outputFileExtension', 'outputWorkFolder', 'watch']) expect(build.options).not.toHaveProperty(key);
+    expect(build.extension).toBe('.mjs');
+    expect(build.functions).toMatchObject({ sendOtp: 'handlers/send-otp.ts', verifyOtp: 'handlers/verify-otp.ts', jwks: 'handlers/jwks.ts' });
+    // Every function has an invocation the bench knows how to make (a new function fails the run, not the table).
+    for (const fn of Object.keys(build.functions)) expect({ fn, kinds: kindsOf(fn).length > 0 }).toEqual({ fn, kinds: true });
+  });
+
+  test("the tutorial build is the same options as CommonJS, main-first, without the ESM banner", () => {
+    const { options } = readDeployBuild(join(__dirname, '..', '..'));
+    const tutorial = tutorialOptions(options);
+
+    expect(tutorial.format).toBe('cjs');
+    expect(tutorial).not.toHaveProperty('mainFields');
+    expect(tutorial).not.toHaveProperty('banner');
+    expect({ ...tutorial, format: options.format, mainFields: options.mainFields, banner: options.banner }).toEqual(options);
   });
 
   test('counts requests issued while others are in flight as one round trip', () => {
-    const c = new SeamCounter();
-    // Five parallel rule writes, then a write issued after they settled, then one more on its own.
+    const c = new Counter();
+    // Five parallel rule writes, then a write issued after they settled, then a secret.
     for (let i = 0; i < 5; i++) c.begin('dynamodb');
     for (let i = 0; i < 5; i++) c.end('dynamodb');
     c.begin('dynamodb');
@@ -118,27 +127,55 @@ describe('the benchmark harness', () => {
     c.begin('secretsmanager');
     c.end('secretsmanager');
 
-    expect({ requests: c.ddbRequests, roundTrips: c.ddbRoundTrips, secrets: c.smRequests }).toEqual({ requests: 6, roundTrips: 2, secrets: 1 });
+    expect(c.snapshot()).toEqual({ ddbRequests: 6, ddbRoundTrips: 2, smRequests: 1 });
     c.reset();
-    expect(c.ddbRoundTrips).toBe(0);
+    expect(c.snapshot()).toEqual({ ddbRequests: 0, ddbRoundTrips: 0, smRequests: 0 });
   });
 
   test('the stand-ins hold a code record that the right code matches and a wrong one does not', () => {
-    const attrs = answerDynamo({ operation: 'UpdateItem', key: { pk: 'OTP#x' }, values: { ':codeId': 'abc' }, returnValues: 'ALL_NEW' });
+    const attrs = answerDynamo('UpdateItem', { pk: 'OTP#x' }, { ':codeId': 'abc' }, 'ALL_NEW');
     const keys = keysFor(HASH_KEY);
 
     expect(codeMatches(keys, 'abc', RIGHT_CODE, String(attrs?.codeHash))).toBe(true);
     expect(codeMatches(keys, 'abc', WRONG_CODE, String(attrs?.codeHash))).toBe(false);
-    expect(answerDynamo({ operation: 'PutItem', key: { pk: 'OTP#x' } })).toBeUndefined();
+    expect(answerDynamo('PutItem', { pk: 'OTP#x' }, undefined, undefined)).toBeUndefined();
     expect(answerSecret(SECRET_IDS.hashKey).SecretString).toBe(HASH_KEY);
-    expect(JSON.parse(answerSecret(SECRET_IDS.tokenKey).SecretString!)).toEqual(TOKEN_KEY);
+    expect(JSON.parse(answerSecret(SECRET_IDS.tokenKey).SecretString)).toEqual(TOKEN_KEY);
     expect(() => answerSecret('nope')).toThrow();
+    expect(KINDS.verifyRight.status).toBe(200);
   });
 
-  test('statistics: nearest-rank percentiles, pairwise ratios, rotation', () => {
+  test('the HTTP stand-in answers the real SDK clients and counts what they asked', async () => {
+    // The real clients here, not the mocks the baseline's tests use (this is the last test of the file).
+    secretsMock.restore();
+    dynamoMock.restore();
+    const aws = await startAwsStandIn();
+    try {
+      const sm = new SecretsManagerClient({ endpoint: aws.endpoint });
+      const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: aws.endpoint }));
+      const secret = await sm.send(new GetSecretValueCommand({ SecretId: SECRET_IDS.apiKey }));
+      const updated = await ddb.send(
+        new UpdateCommand({ TableName: 't', Key: { pk: 'OTP#x' }, UpdateExpression: 'SET codeId = :codeId', ExpressionAttributeValues: { ':codeId': 'abc' }, ReturnValues: 'ALL_NEW' }),
+      );
+      await expect(sm.send(new GetSecretValueCommand({ SecretId: 'nope' }))).rejects.toThrow(/no secret nope/);
+
+      expect(secret.SecretString).toBe(API_KEY);
+      expect(updated.Attributes).toMatchObject({ pk: 'OTP#x', codeId: 'abc', attempts: 1 });
+      const counts = (await (await fetch(`${aws.endpoint}/counts`)).json()) as Record<string, unknown>;
+      expect(counts).toMatchObject({ ddbRequests: 1, smRequests: 2, unexpected: ['no secret nope'] });
+      sm.destroy();
+      ddb.destroy();
+    } finally {
+      await aws.close();
+    }
+  });
+
+  test('statistics: nearest-rank percentiles, an interval around the median, pairwise ratios, rotation', () => {
     const xs = Array.from({ length: 100 }, (_, i) => i + 1);
     expect([percentile(xs, 50), percentile(xs, 90), percentile(xs, 99), percentile(xs, 100)]).toEqual([50, 90, 99, 100]);
-    expect(summarize([3, 1, 2])).toMatchObject({ n: 3, p50: 2, min: 1, max: 3, mean: 2 });
+    const [lo, hi] = medianInterval(xs);
+    expect(lo).toBeLessThan(50);
+    expect(hi).toBeGreaterThan(50);
     expect(pairRatios([2, 9], [1, 3])).toEqual([2, 3]);
     expect(() => pairRatios([1], [1, 2])).toThrow();
     expect([rotate(['a', 'b', 'c'], 0), rotate(['a', 'b', 'c'], 1), rotate(['a', 'b', 'c'], 4)]).toEqual([['a', 'b', 'c'], ['b', 'c', 'a'], ['b', 'c', 'a']]);

@@ -1,3 +1,0 @@
-/** Bench bundle: our verify handler, loaded only when `load()` is called (after the seam is in place). */
-export * as sdk from '../seam-sdk';
-export const load = (): typeof import('../../../handlers/verify-otp') => require('../../../handlers/verify-otp');
