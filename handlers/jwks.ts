@@ -10,7 +10,7 @@ import { secretsMiddleware, type WithSecrets } from '../middleware/secrets';
  */
 const config = loadConfig();
 
-export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, cacheControl: 'public, max-age=300' })
+export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, originVerify: { secretId: config.originVerifySecretId, cacheSeconds: config.secretsCacheSeconds }, cacheControl: 'public, max-age=300' })
   .use(secretsMiddleware({ secrets: { tokenKey: config.tokenKeySecretId }, cacheSeconds: config.secretsCacheSeconds }))
   .handler(async (_event, context) => ({
     statusCode: 200,

@@ -22,7 +22,7 @@ const provider = createStartMessagingClient({ baseUrl: config.startMessagingBase
 type Event = Omit<APIGatewayProxyEventV2, 'body'> & { body: { phoneNumber: string } };
 type SendContext = WithSecrets<'apiKey' | 'hashKey'> & { preparedSend: PreparedSend };
 
-export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, latencyMetric: 'SendLatency' })
+export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, originVerify: { secretId: config.originVerifySecretId, cacheSeconds: config.secretsCacheSeconds }, latencyMetric: 'SendLatency' })
   .use(jsonBodyMiddleware({ maxBytes: 4096 }))
   .use(validator({ eventSchema: validateSendOtp }))
   .use(secretsMiddleware({ secrets: { apiKey: config.apiKeySecretId, hashKey: config.hashSecretId }, cacheSeconds: config.secretsCacheSeconds }))

@@ -16,7 +16,7 @@ const store = createDynamoStore({ table: config.table });
 
 type Event = Omit<APIGatewayProxyEventV2, 'body'> & { body: { otpRequestId: string; otp: string } };
 
-export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, latencyMetric: 'VerifyLatency' })
+export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, originVerify: { secretId: config.originVerifySecretId, cacheSeconds: config.secretsCacheSeconds }, latencyMetric: 'VerifyLatency' })
   .use(jsonBodyMiddleware({ maxBytes: 4096 }))
   .use(validator({ eventSchema: validateVerifyOtp }))
   .use(secretsMiddleware({ secrets: { hashKey: config.hashSecretId, tokenKey: config.tokenKeySecretId }, cacheSeconds: config.secretsCacheSeconds }))

@@ -31,6 +31,8 @@ export interface Config {
   templateId: string | undefined;
   /** How long a fetched secret is trusted before it is fetched again (rotation pick-up). */
   secretsCacheSeconds: number;
+  /** ORIGIN_VERIFY_SECRET_ID: set only behind the CloudFront edge (middleware/origin-verify.ts); undefined otherwise. */
+  originVerifySecretId: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -124,5 +126,6 @@ export const loadConfig = (env: Env = process.env): Config => {
     appName,
     templateId,
     secretsCacheSeconds: int(env, 'SECRETS_CACHE_SECONDS', 300, 1),
+    originVerifySecretId: env.ORIGIN_VERIFY_SECRET_ID?.trim() || undefined,
   };
 };

@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'upstream_error'
   | 'service_unavailable'
   | 'upstream_timeout'
-  | 'internal_error';
+  | 'internal_error'
+  | 'forbidden';
 
 export abstract class OtpError extends Error {
   abstract readonly statusCode: number;
@@ -184,6 +185,15 @@ export class ServiceUnavailable extends OtpError {
 
 /** Provider's own 429: our `rate_limited`, with the provider's Retry-After. */
 export class ProviderRateLimited extends RateLimited {}
+
+/** Behind the CloudFront edge: a request that went around it (middleware/origin-verify.ts). */
+export class Forbidden extends OtpError {
+  readonly statusCode = 403;
+  readonly code = 'forbidden';
+  constructor() {
+    super('This endpoint is only served through the service\'s public address.');
+  }
+}
 
 export class InternalError extends OtpError {
   readonly statusCode = 500;

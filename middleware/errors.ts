@@ -1,5 +1,5 @@
 import type { MiddlewareObj, Request } from '@middy/core';
-import { InternalError, InvalidRequest, OtpError, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType, UpstreamError, type ValidationDetail } from '../lib/errors';
+import { InternalError, InvalidRequest, OtpError, PayloadTooLarge, ProviderRateLimited, ServiceUnavailable, UnsupportedMediaType, UpstreamError, type ValidationDetail } from '../lib/errors';
 import { logger } from '../lib/log';
 import { countErrorResponse, countUpstreamError } from '../lib/metrics';
 import { IdempotentReplay } from './idempotency';
@@ -50,6 +50,8 @@ export const errorsMiddleware = (): MiddlewareObj => {
     const mapped = toOtpError(thrown);
     countErrorResponse(mapped.statusCode);
     if (mapped instanceof UpstreamError) countUpstreamError(mapped.kind);
+    // StartMessaging's own 429 (provider throttling): answered as our 429, alarmed as an upstream failure.
+    if (mapped instanceof ProviderRateLimited) countUpstreamError('rate_limited');
     if (mapped instanceof ServiceUnavailable) countUpstreamError(mapped.reason === 'wallet' ? 'wallet' : mapped.reason);
     const fields = {
       status: mapped.statusCode,

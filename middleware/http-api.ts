@@ -7,6 +7,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'a
 import { logger } from '../lib/log';
 import { latencyMiddleware, metrics } from '../lib/metrics';
 import { errorsMiddleware } from './errors';
+import { originVerifyMiddleware, type OriginVerifyOptions } from './origin-verify';
 import { responseHeadersMiddleware } from './response-headers';
 
 /**
@@ -19,15 +20,19 @@ import { responseHeadersMiddleware } from './response-headers';
  *   http-error-handler    writes the exposed error that errors mapped
  *   errors                maps anything thrown onto API.md's closed set (middleware/errors.ts)
  *   header normaliser     lower-case header names for every inner layer
+ *   origin verify         behind the CloudFront edge only: 403 without CloudFront's secret header, and the
+ *                         viewer's address as the source IP (middleware/origin-verify.ts); a no-op otherwise
  */
 export interface HttpApiOptions {
   corsAllowedOrigins: readonly string[];
   latencyMetric?: 'SendLatency' | 'VerifyLatency';
   /** Default `no-store`. */
   cacheControl?: string;
+  /** Required, so no function can forget the edge check: `{ secretId: config.originVerifySecretId, ... }`. */
+  originVerify: OriginVerifyOptions;
 }
 
-const OPTION_KEYS = new Set(['corsAllowedOrigins', 'latencyMetric', 'cacheControl']);
+const OPTION_KEYS = new Set(['corsAllowedOrigins', 'latencyMetric', 'cacheControl', 'originVerify']);
 
 /**
  * logMetrics, except that an invocation with nothing to report (an idempotent replay, a JWKS answer) writes no
@@ -48,5 +53,5 @@ export const httpApi = (opts: HttpApiOptions) => {
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(metricsFlushMiddleware());
   if (opts.latencyMetric) pipeline.use(latencyMiddleware(opts.latencyMetric));
-  return pipeline.use(httpErrorHandler({ logger: false })).use(errorsMiddleware()).use(httpHeaderNormalizer());
+  return pipeline.use(httpErrorHandler({ logger: false })).use(errorsMiddleware()).use(httpHeaderNormalizer()).use(originVerifyMiddleware(opts.originVerify));
 };

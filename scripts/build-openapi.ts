@@ -89,6 +89,13 @@ const ERRORS: Record<ErrorCode, { status: number; summary: string; example: Json
     summary: 'Anything else.',
     example: { message: 'Something went wrong on our side.' },
   },
+  // Only behind the CloudFront edge, for a request that bypassed it (middleware/origin-verify.ts); a caller of
+  // the documented public URL never sees it, so no route lists it.
+  forbidden: {
+    status: 403,
+    summary: 'The request did not come through the service\'s public (CloudFront) address.',
+    example: { message: 'This endpoint is only served through the service\'s public address.' },
+  },
 };
 
 /** Body fields API.md requires for a code (the shared Error schema has them optional). */

@@ -1,25 +1,30 @@
 /**
  * Nobody deploys from here: the packaged artifact is what gets held to account. `serverless package` runs
- * once per stage (prod with the params a real deploy passes, dev as `npm start` uses it), offline, on a
- * copy of the project, and the tests read what CloudFormation and Lambda would receive:
+ * offline on copies of the project, four times in parallel: prod with the params a real deploy passes, dev as
+ * `npm start` uses it, and both again behind the optional CloudFront + WAF edge. The tests read what
+ * CloudFormation and Lambda would receive:
  *
  *   - the template (cloudformation-template-update-stack.json), through deployedView(): conditions
- *     evaluated, so "which topic does this alarm notify" is answered as CloudFormation would;
+ *     evaluated, so "which topic does this alarm notify" is answered as CloudFormation would; and cfn-lint,
+ *     AWS's own linter, on every one of them (it must be installed: a missing cfn-lint fails the suite);
+ *   - packages that must NOT be built: bad params stop `serverless package` before anything is built, naming
+ *     the param (deploy/config-check.cjs runs lib/config.ts on the resolved environment);
  *   - each function's zip: one bundled file, no node_modules, no dev dependency;
  *   - the prod bundles themselves, run in a bare node process against the local stand-ins, and
  *     `serverless invoke local` on the dev stage, with a real send and verify each.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider';
 import { localKeySecrets, startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
+import { loadCfnYaml } from '../../local/serverless-yaml';
 import { loadConfig } from '../../lib/config';
 import { sendRules } from '../../lib/ratelimit/rules';
-import { childEnv, packageStage, REPO_ROOT, removeDir, runNode, tmpFor, type Packaged } from '../support/package-build';
+import { childEnv, copyProject, packageStage, REPO_ROOT, removeDir, runNode, runServerless, tmpFor, type Packaged } from '../support/package-build';
 import { deployedView, resourcesOfType, stringsIn, type CfnResource, type CfnTemplate, type Json } from '../support/package-template';
 import { listZip, readZipEntry } from '../support/package-zip';
 
@@ -27,6 +32,8 @@ jest.setTimeout(60_000);
 
 const TOPIC = 'arn:aws:sns:ap-south-1:123456789012:otp-alarms';
 const ORIGINS = ['https://shop.example', 'https://www.shop.example'];
+const WEB_ACL = 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/otp-service-prod-edge/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+const EXISTING_KEY = 'arn:aws:kms:ap-south-1:123456789012:key/1f2e3d4c-5b6a-7980-8a9b-0c1d2e3f4a5b';
 /** A shell that ran `npm start` or a test: none of it may reach a prod artifact. */
 const LEAKED_ENV = {
   STARTMESSAGING_BASE_URL: 'http://127.0.0.1:9',
@@ -48,21 +55,29 @@ const API_MD_DEFAULTS: Record<string, string> = {
   OTP_LENGTH: '6',
   OTP_TTL_SECONDS: '300',
   VERIFY_MAX_ATTEMPTS: '3',
-  VERIFY_MAX_FAILURES_PER_PHONE_PER_HOUR: '10',
+  VERIFY_MAX_FAILURES_PER_IP_PER_HOUR: '30',
   SEND_COOLDOWN_SECONDS: '60',
   SEND_LIMIT_PER_PHONE_PER_HOUR: '5',
   SEND_LIMIT_PER_PHONE_PER_DAY: '10',
   SEND_LIMIT_PER_IP_PER_HOUR: '20',
   SEND_BUDGET_PER_DAY: '10000',
+  SEND_BUDGET_NEW_NUMBERS_PER_DAY: '',
+  TRUSTED_NUMBER_DAYS: '90',
   TOKEN_TTL_SECONDS: '600',
+  CHALLENGE_PROVIDER: 'none',
+  CHALLENGE_MODE: 'enforce',
+  CHALLENGE_SECRET_ID: 'otp/challenge-secret',
+  TEST_NUMBERS: '',
 };
 const FUNCTIONS = {
-  sendOtp: { logicalId: 'SendOtpLambdaFunction', route: 'POST /auth/send-otp', file: 'handlers/send-otp.mjs', memory: 512, timeout: 25 },
-  verifyOtp: { logicalId: 'VerifyOtpLambdaFunction', route: 'POST /auth/verify-otp', file: 'handlers/verify-otp.mjs', memory: 512, timeout: 10 },
-  jwks: { logicalId: 'JwksLambdaFunction', route: 'GET /.well-known/jwks.json', file: 'handlers/jwks.mjs', memory: 256, timeout: 6 },
+  sendOtp: { logicalId: 'SendOtpLambdaFunction', role: 'SendOtpRole', route: 'POST /auth/send-otp', file: 'handlers/send-otp.mjs', memory: 512, timeout: 25 },
+  verifyOtp: { logicalId: 'VerifyOtpLambdaFunction', role: 'VerifyOtpRole', route: 'POST /auth/verify-otp', file: 'handlers/verify-otp.mjs', memory: 512, timeout: 10 },
+  jwks: { logicalId: 'JwksLambdaFunction', role: 'JwksRole', route: 'GET /.well-known/jwks.json', file: 'handlers/jwks.mjs', memory: 256, timeout: 6 },
 } as const;
 type FunctionName = keyof typeof FUNCTIONS;
 const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+/** The functions with a throttles alarm (JWKS answers are cached by the verifiers: a throttle there is no outage). */
+const THROTTLE_ALARMED: FunctionName[] = ['sendOtp', 'verifyOtp'];
 /** API Gateway's hard limit for an HTTP API integration. */
 const API_GATEWAY_LIMIT_S = 30;
 /** A bundle that grew past this has swallowed something it should not (typescript alone is ~9 MB). */
@@ -71,25 +86,43 @@ const TSX = join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 let prod: Packaged;
 let dev: Packaged;
+let prodEdge: Packaged;
+let devEdge: Packaged;
 let prodView: CfnTemplate;
 let devView: CfnTemplate;
+let prodEdgeView: CfnTemplate;
+let devEdgeView: CfnTemplate;
 const report: string[] = [];
 
 beforeAll(async () => {
   const started = Date.now();
-  // Two copies, two processes: the stages package in parallel.
-  [prod, dev] = await Promise.all([
+  // Four copies, four processes: the packages build in parallel.
+  [prod, dev, prodEdge, devEdge] = await Promise.all([
     packageStage({ stage: 'prod', params: { alarmTopicArn: TOPIC, corsAllowedOrigins: ORIGINS.join(',') }, env: LEAKED_ENV }),
     packageStage({ stage: 'dev', env: { STARTMESSAGING_BASE_URL: 'http://127.0.0.1:9', SEND_COOLDOWN_SECONDS: '0' } }),
+    // The other choices a prod deploy can make: the edge, an e-mail for alarms, no browsers, reserved
+    // concurrency, an existing KMS key, the bot challenge.
+    packageStage({
+      stage: 'prod',
+      params: {
+        edge: 'cloudfront-waf',
+        edgeWebAclArn: WEB_ACL,
+        alarmEmail: 'ops@example.com',
+        allowNoCors: 'true',
+        sendOtpReservedConcurrency: '5',
+        verifyOtpReservedConcurrency: '5',
+        tableKmsKeyArn: EXISTING_KEY,
+        challengeProvider: 'turnstile',
+      },
+    }),
+    packageStage({ stage: 'dev', params: { edge: 'cloudfront-waf', edgeWebAclArn: WEB_ACL } }),
   ]);
-  prodView = deployedView(prod.template);
-  devView = deployedView(dev.template);
-  report.push(`packaged prod in ${(prod.run.ms / 1000).toFixed(1)} s and dev in ${(dev.run.ms / 1000).toFixed(1)} s (in parallel: ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  [prodView, devView, prodEdgeView, devEdgeView] = [prod, dev, prodEdge, devEdge].map((p) => deployedView(p.template)) as [CfnTemplate, CfnTemplate, CfnTemplate, CfnTemplate];
+  report.push(`packaged prod, dev, prod+edge and dev+edge in ${[prod, dev, prodEdge, devEdge].map((p) => (p.run.ms / 1000).toFixed(1)).join(', ')} s (in parallel: ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }, 300_000);
 
 afterAll(() => {
-  removeDir(prod?.projectDir);
-  removeDir(dev?.projectDir);
+  for (const p of [prod, dev, prodEdge, devEdge]) removeDir(p?.projectDir);
   if (report.length > 0) console.log(report.join('\n'));
 });
 
@@ -105,11 +138,14 @@ interface FunctionProps {
   Environment: { Variables: Record<string, string> };
   Role: Json;
   Code: { S3Key: string };
+  TracingConfig?: { Mode: string };
+  Tags?: { Key: string; Value: string }[];
 }
 interface Statement {
   Effect: string;
   Action: string | string[];
   Resource: Json;
+  Condition?: Json;
 }
 interface MetricDataQuery {
   Id: string;
@@ -139,8 +175,8 @@ const props = <T>(r: CfnResource | undefined): T => {
   return r.Properties as unknown as T;
 };
 const fn = (t: CfnTemplate, name: FunctionName) => props<FunctionProps>(t.Resources[FUNCTIONS[name].logicalId]);
-const statements = (t: CfnTemplate): Statement[] => {
-  const role = props<{ Policies: { PolicyDocument: { Statement: Statement[] } }[] }>(t.Resources.IamRoleLambdaExecution);
+const roleStatements = (t: CfnTemplate, name: FunctionName): Statement[] => {
+  const role = props<{ Policies: { PolicyDocument: { Statement: Statement[] } }[] }>(t.Resources[FUNCTIONS[name].role]);
   return role.Policies.flatMap((p) => p.PolicyDocument.Statement);
 };
 const actionsOf = (s: Statement): string[] => (Array.isArray(s.Action) ? s.Action : [s.Action]);
@@ -157,6 +193,24 @@ const bundleOf = (p: Packaged, name: FunctionName): Buffer => {
   if (!entry) throw new Error(`${name}.zip has no ${FUNCTIONS[name].file}`);
   return readZipEntry(zip, entry);
 };
+const secretArn = (id: string) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:secretsmanager:\${AWS::Region}:\${AWS::AccountId}:secret:${id}-??????` });
+const logStatements = (stage: string, name: FunctionName) => [
+  {
+    Effect: 'Allow',
+    Action: ['logs:CreateLogStream', 'logs:CreateLogGroup', 'logs:TagResource'],
+    Resource: [{ 'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/otp-service-${stage}-${name}:*` }],
+  },
+  { Effect: 'Allow', Action: ['logs:PutLogEvents'], Resource: [{ 'Fn::Sub': `arn:\${AWS::Partition}:logs:\${AWS::Region}:\${AWS::AccountId}:log-group:/aws/lambda/otp-service-${stage}-${name}:*:*` }] },
+];
+const TABLE_STATEMENT = { Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': ['OtpTable', 'Arn'] } };
+const kmsStatement = (key: Json) => ({
+  Effect: 'Allow',
+  Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+  Resource: key,
+  Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Sub': 'dynamodb.${AWS::Region}.amazonaws.com' } } },
+});
+const XRAY_STATEMENT = { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' };
+const secretsStatement = (...ids: string[]) => ({ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: ids.map(secretArn) });
 
 /**
  * The AWS calls in the code, read from the source: every `new XCommand(` under lib/, middleware/, handlers/.
@@ -188,7 +242,7 @@ const actionsUsedByCode = (): Set<string> => {
     const text = readFileSync(file, 'utf8');
     for (const [, command] of text.matchAll(/new (\w+Command)\(/g)) {
       const action = SDK_COMMAND_ACTIONS[command!];
-      if (!action) throw new Error(`${file} sends ${command}: add its IAM action to serverless.yml and to this map`);
+      if (!action) throw new Error(`${file} sends ${command}: add its IAM action to deploy/stack.cjs and to this map`);
       used.add(action);
     }
     // @middy/secrets-manager calls GetSecretValue on our behalf.
@@ -203,12 +257,12 @@ describe.each([
   ['prod', () => prodView],
   ['dev', () => devView],
 ])('the %s template', (stage, view) => {
-  it('serves every route on one HTTP API (payload 2.0), each to its own function', () => {
+  it('serves the three routes on one HTTP API (payload 2.0), each to its own function', () => {
     const t = view();
     const [[apiId, api]] = resourcesOfType(t, 'AWS::ApiGatewayV2::Api') as [[string, CfnResource]];
     expect(props<{ ProtocolType: string }>(api).ProtocolType).toBe('HTTP');
     const routes = resourcesOfType(t, 'AWS::ApiGatewayV2::Route').map(([, r]) => props<{ RouteKey: string; ApiId: Json; Target: Json }>(r));
-    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['GET /.well-known/jwks.json', 'POST /auth/send-otp', 'POST /auth/verify-otp']);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(FUNCTION_NAMES.map((n) => FUNCTIONS[n].route).sort());
     for (const name of FUNCTION_NAMES) {
       const route = routes.find((r) => r.RouteKey === FUNCTIONS[name].route)!;
       expect(route.ApiId).toEqual({ Ref: apiId });
@@ -220,19 +274,21 @@ describe.each([
     }
   });
 
-  it('runs nodejs22.x on arm64 with the chosen memory and timeouts', () => {
+  it('runs nodejs22.x on arm64 with the chosen memory and timeouts, traced by Lambda, tagged', () => {
     const t = view();
     for (const name of FUNCTION_NAMES) {
       const f = fn(t, name);
-      expect({ name, runtime: f.Runtime, arch: f.Architectures, memory: f.MemorySize, timeout: f.Timeout, handler: f.Handler }).toEqual({
+      expect({ name, runtime: f.Runtime, arch: f.Architectures, memory: f.MemorySize, timeout: f.Timeout, handler: f.Handler, tracing: f.TracingConfig }).toEqual({
         name,
         runtime: 'nodejs22.x',
         arch: ['arm64'],
         memory: FUNCTIONS[name].memory,
         timeout: FUNCTIONS[name].timeout,
         handler: FUNCTIONS[name].file.replace(/\.mjs$/, '.handler'),
+        tracing: { Mode: 'Active' },
       });
       expect(f.Timeout).toBeLessThan(API_GATEWAY_LIMIT_S);
+      expect(f.Tags).toEqual(expect.arrayContaining([{ Key: 'service', Value: 'otp-service' }, { Key: 'stage', Value: stage }]));
     }
     // API.md: a provider that never answers gets 504 within 3 × STARTMESSAGING_TIMEOUT_MS + 3 s. sendOtp must
     // outlive that plus the 1.5 s the handler keeps back to answer after the provider's deadline.
@@ -240,11 +296,11 @@ describe.each([
     expect(fn(t, 'sendOtp').Timeout).toBeGreaterThan(providerWorstCaseS + 1.5);
   });
 
-  it('gives both functions every variable of API.md, valid for lib/config, plus the Powertools ones', () => {
+  it('gives every function every variable of API.md, valid for lib/config, plus the Powertools ones', () => {
     const t = view();
     for (const name of FUNCTION_NAMES) {
       const env = fn(t, name).Environment.Variables;
-      for (const key of [...Object.keys(API_MD_DEFAULTS), 'OTP_TABLE', 'CORS_ALLOWED_ORIGINS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL']) {
+      for (const key of [...Object.keys(API_MD_DEFAULTS), 'OTP_TABLE', 'CORS_ALLOWED_ORIGINS', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL', 'ORIGIN_VERIFY_SECRET_ID']) {
         expect({ name, key, present: typeof env[key] === 'string' }).toEqual({ name, key, present: true });
       }
       expect(() => loadConfig(env)).not.toThrow();
@@ -252,11 +308,14 @@ describe.each([
       expect(env.POWERTOOLS_SERVICE_NAME).toBe('otp-service');
       expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe(`OtpService/${stage}`);
       expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+      // No edge: no origin check.
+      expect(env.ORIGIN_VERIFY_SECRET_ID).toBe('');
     }
     expect(fn(t, 'sendOtp').Environment).toEqual(fn(t, 'verifyOtp').Environment);
+    expect(fn(t, 'jwks').Environment).toEqual(fn(t, 'verifyOtp').Environment);
   });
 
-  it('keeps the table on demand, keyed by pk, with TTL on ttl and point-in-time recovery', () => {
+  it('keeps the table on demand, keyed by pk, with TTL on ttl, point-in-time recovery and its own KMS key', () => {
     const t = view();
     const [[, table], ...others] = resourcesOfType(t, 'AWS::DynamoDB::Table') as [[string, CfnResource]];
     expect(others).toHaveLength(0);
@@ -267,76 +326,93 @@ describe.each([
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': ['OtpTableKey', 'Arn'] } },
+    });
+    const key = t.Resources.OtpTableKey!;
+    expect(key.Type).toBe('AWS::KMS::Key');
+    // The key lives as long as the table: a retained table with a deleted key could never be read again.
+    expect({ deletion: key.DeletionPolicy, replace: key.UpdateReplacePolicy }).toEqual({ deletion: table.DeletionPolicy, replace: table.UpdateReplacePolicy });
+    expect(props(key)).toEqual({
+      Description: `otp-service-${stage}: DynamoDB table encryption`,
+      EnableKeyRotation: true,
+      PendingWindowInDays: 30,
+      KeyPolicy: {
+        Version: '2012-10-17',
+        Statement: [{ Sid: 'EnableIamPoliciesOfThisAccount', Effect: 'Allow', Principal: { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root' } }, Action: 'kms:*', Resource: '*' }],
+      },
     });
   });
 
-  it('grants exactly the AWS calls the code makes, on this table and these three secrets, with no wildcard of ours', () => {
+  it('gives each function its own role with exactly what its code calls: table, secrets, its own logs', () => {
     const t = view();
-    const all = statements(t);
-    for (const s of all) {
-      expect(s.Effect).toBe('Allow');
-      for (const action of actionsOf(s)) expect(action).not.toContain('*');
-      for (const resource of stringsIn(s.Resource)) expect(resource).not.toBe('*');
+    const key = { 'Fn::GetAtt': ['OtpTableKey', 'Arn'] };
+    const expected: Record<FunctionName, unknown[]> = {
+      sendOtp: [...logStatements(stage, 'sendOtp'), TABLE_STATEMENT, kmsStatement(key), secretsStatement('sm/api-key', 'otp/hash-key'), XRAY_STATEMENT],
+      verifyOtp: [...logStatements(stage, 'verifyOtp'), TABLE_STATEMENT, kmsStatement(key), secretsStatement('otp/hash-key', 'otp/token-key'), XRAY_STATEMENT],
+      jwks: [...logStatements(stage, 'jwks'), secretsStatement('otp/token-key'), XRAY_STATEMENT],
+    };
+    for (const name of FUNCTION_NAMES) {
+      expect({ name, statements: roleStatements(t, name) }).toEqual({ name, statements: expected[name] });
+      expect(fn(t, name).Role).toEqual({ 'Fn::Sub': `\${${FUNCTIONS[name].role}.Arn}` });
+      const role = props<{ AssumeRolePolicyDocument: Json; ManagedPolicyArns?: unknown }>(t.Resources[FUNCTIONS[name].role]);
+      expect(role.ManagedPolicyArns).toBeUndefined();
+      expect(role.AssumeRolePolicyDocument).toEqual({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }] });
     }
-    const ours = all.filter((s) => !actionsOf(s).every((a) => a.startsWith('logs:')));
-    // Exact lists, in the order serverless.yml writes them, and each one needed by the code.
-    expect(ours.map((s) => ({ Action: actionsOf(s), Resource: s.Resource }))).toEqual([
-      {
-        Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-        Resource: { 'Fn::GetAtt': ['OtpTable', 'Arn'] },
-      },
-      {
-        Action: ['secretsmanager:GetSecretValue'],
-        Resource: [
-          { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:sm/api-key-??????' },
-          { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:otp/hash-key-??????' },
-          { 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:otp/token-key-??????' },
-        ],
-      },
-    ]);
-    expect(new Set(ours.flatMap(actionsOf))).toEqual(actionsUsedByCode());
-    for (const s of ours) for (const r of stringsIn(s.Resource)) expect(r).not.toContain('*');
-    // The secrets named in the policy are the ones the functions read.
+    // The secret ids in the roles are the ones the functions are told to read.
     const env = fn(t, 'sendOtp').Environment.Variables;
-    expect(JSON.stringify(ours[1]!.Resource)).toContain(`secret:${env.API_KEY_SECRET_ID}-??????`);
-    expect(JSON.stringify(ours[1]!.Resource)).toContain(`secret:${env.HASH_SECRET_ID}-??????`);
-    expect(JSON.stringify(ours[1]!.Resource)).toContain(`secret:${env.TOKEN_KEY_SECRET_ID}-??????`);
-    // osls's own statements only reach this stage's log groups.
-    for (const s of all.filter((x) => actionsOf(x).every((a) => a.startsWith('logs:')))) {
-      for (const r of stringsIn(s.Resource)) expect(r).toContain(`:log-group:/aws/lambda/otp-service-${stage}`);
+    expect(JSON.stringify(roleStatements(t, 'sendOtp'))).toContain(`secret:${env.API_KEY_SECRET_ID}-??????`);
+    expect(JSON.stringify(roleStatements(t, 'verifyOtp'))).toContain(`secret:${env.TOKEN_KEY_SECRET_ID}-??????`);
+    // Every action the code uses is granted to some role; no role grants an action the code never calls.
+    const granted = new Set(FUNCTION_NAMES.flatMap((n) => roleStatements(t, n)).flatMap(actionsOf).filter((a) => /^(dynamodb|secretsmanager):/.test(a)));
+    expect(granted).toEqual(actionsUsedByCode());
+    // No shared role, and no wildcard but X-Ray's, which has no resource-level permissions.
+    expect(resourcesOfType(t, 'AWS::IAM::Role').map(([id]) => id).sort()).toEqual(['JwksRole', 'SendOtpRole', 'VerifyOtpRole']);
+    for (const s of FUNCTION_NAMES.flatMap((n) => roleStatements(t, n)).filter((x) => x !== XRAY_STATEMENT && !actionsOf(x).some((a) => a.startsWith('xray:')))) {
+      for (const action of actionsOf(s)) expect(action).not.toContain('*');
+      for (const resource of stringsIn(s.Resource)) expect(resource.replace(/:\*(:\*)?$/, '')).not.toContain('*');
     }
-    // One role, used by both functions, with no managed policy on top.
-    const roles = resourcesOfType(t, 'AWS::IAM::Role');
-    expect(roles.map(([id]) => id)).toEqual(['IamRoleLambdaExecution']);
-    expect(props<{ ManagedPolicyArns?: unknown }>(roles[0]![1]).ManagedPolicyArns).toBeUndefined();
-    for (const name of FUNCTION_NAMES) expect(fn(t, name).Role).toEqual({ 'Fn::GetAtt': ['IamRoleLambdaExecution', 'Arn'] });
   });
 
-  it('sets a retention on every log group and provisions no concurrency', () => {
+  it('retains the log groups in prod (with a retention on each); dev deletes them with the stack', () => {
     const t = view();
-    const groups = resourcesOfType(t, 'AWS::Logs::LogGroup').map(([, r]) => props<{ LogGroupName: string; RetentionInDays: number }>(r));
-    expect(groups.map((g) => g.LogGroupName).sort()).toEqual(
-      [`/aws/http-api/otp-service-${stage}`, ...FUNCTION_NAMES.map((name) => `/aws/lambda/otp-service-${stage}-${name}`)].sort(),
+    const groups = resourcesOfType(t, 'AWS::Logs::LogGroup');
+    expect(groups.map(([, r]) => props<{ LogGroupName: string }>(r).LogGroupName).sort()).toEqual(
+      [`/aws/http-api/otp-service-${stage}`, ...FUNCTION_NAMES.map((n) => `/aws/lambda/otp-service-${stage}-${n}`)].sort(),
     );
-    for (const g of groups) expect(g.RetentionInDays).toBe(stage === 'prod' ? 30 : 7);
+    for (const [, g] of groups) {
+      expect(props<{ RetentionInDays: number }>(g).RetentionInDays).toBe(stage === 'prod' ? 30 : 7);
+      const policy = stage === 'prod' ? 'Retain' : 'Delete';
+      expect({ deletion: g.DeletionPolicy, replace: g.UpdateReplacePolicy }).toEqual({ deletion: policy, replace: policy });
+    }
     expect(resourcesOfType(t, 'AWS::Lambda::Alias')).toHaveLength(0);
     expect(JSON.stringify(t)).not.toContain('ProvisionedConcurrency');
   });
 
-  it('brakes the HTTP API stage at 50 requests/s (burst 100)', () => {
+  it('brakes the HTTP API stage at 50 requests/s (burst 100) and logs request id, IP, route, status, latencies, integration error', () => {
     const [[, stageResource]] = resourcesOfType(view(), 'AWS::ApiGatewayV2::Stage') as [[string, CfnResource]];
-    expect(props<{ DefaultRouteSettings: unknown }>(stageResource).DefaultRouteSettings).toEqual({
-      DetailedMetricsEnabled: false,
-      ThrottlingRateLimit: 50,
-      ThrottlingBurstLimit: 100,
+    const s = props<{ DefaultRouteSettings: unknown; AccessLogSettings: { Format: string; DestinationArn: Json } }>(stageResource);
+    expect(s.DefaultRouteSettings).toEqual({ DetailedMetricsEnabled: false, ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
+    expect(s.AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': ['HttpApiLogGroup', 'Arn'] });
+    expect(JSON.parse(s.AccessLogSettings.Format)).toMatchObject({
+      requestId: '$context.requestId',
+      ip: '$context.identity.sourceIp',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      latencyMs: '$context.responseLatency',
+      integrationLatencyMs: '$context.integrationLatency',
+      integrationError: '$context.integrationErrorMessage',
     });
   });
 
-  it('has each alarm, notifying one SNS topic on ALARM and on OK', () => {
+  it('has each alarm, all notifying one SNS topic on ALARM and on OK', () => {
     const t = view();
     const names = alarms(t).map(([, a]) => a.AlarmName).sort();
     expect(names).toEqual(
-      ['budget-exhausted', 'daily-budget', 'http-5xx', 'provider-error-rate', 'sendOtp-errors', 'sendOtp-throttles', 'verify-conversion', 'verifyOtp-errors', 'verifyOtp-throttles']
+      [
+        'budget-exhausted', 'challenge-failures', 'challenge-unavailable', 'daily-budget', 'http-5xx', 'jwks-duration', 'jwks-errors', 'new-number-budget',
+        'provider-error-rate', 'provider-throttled', 'secrets-failure', 'sendOtp-duration', 'sendOtp-errors', 'sendOtp-throttles', 'store-failure',
+        'table-throttled', 'verify-conversion', 'verify-failures', 'verifyOtp-duration', 'verifyOtp-errors', 'verifyOtp-throttles',
+      ]
         .map((n) => `otp-service-${stage}-${n}`)
         .sort(),
     );
@@ -345,8 +421,8 @@ describe.each([
       expect({ alarm: a.AlarmName, actions: a.AlarmActions, ok: a.OKActions }).toEqual({ alarm: a.AlarmName, actions: [topic], ok: [topic] });
     }
     // prod names its own topic and gets none created; dev, given none, gets one to subscribe to.
-    const topics = resourcesOfType(t, 'AWS::SNS::Topic');
-    expect(topics.map(([id]) => id)).toEqual(stage === 'prod' ? [] : ['AlarmTopic']);
+    expect(resourcesOfType(t, 'AWS::SNS::Topic').map(([id]) => id)).toEqual(stage === 'prod' ? [] : ['AlarmTopic']);
+    expect(resourcesOfType(t, 'AWS::SNS::Subscription')).toEqual([]);
     expect(t.Outputs?.AlarmTopicArn?.Value).toEqual(topic);
   });
 
@@ -385,20 +461,26 @@ describe.each([
         expect(extra.map((d) => d.Name)).toEqual(['Rule']);
         expect(ruleNames.has(String(extra[0]!.Value))).toBe(true);
       } else {
-        expect(['OtpSent', 'OtpVerified']).toContain(m.MetricName);
+        expect(['OtpSent', 'OtpVerified', 'OtpVerifyFailed', 'ChallengeFailed', 'ChallengeUnavailable', 'NewNumberSent']).toContain(m.MetricName);
         expect(extra).toEqual([]);
       }
     }
     for (const m of alarms(t).flatMap(([, a]) => metricsOf(a)).filter((x) => x.Namespace === 'AWS/Lambda')) {
       expect(m.Dimensions).toHaveLength(1);
-      expect([{ Ref: 'SendOtpLambdaFunction' }, { Ref: 'VerifyOtpLambdaFunction' }]).toContainEqual(m.Dimensions[0]!.Value);
+      expect(FUNCTION_NAMES.map((n) => ({ Ref: FUNCTIONS[n].logicalId }))).toContainEqual(m.Dimensions[0]!.Value);
     }
     for (const m of alarms(t).flatMap(([, a]) => metricsOf(a)).filter((x) => x.Namespace === 'AWS/ApiGateway')) {
       expect(m.Dimensions).toEqual([{ Name: 'ApiId', Value: { Ref: 'HttpApi' } }]);
     }
+    // DynamoDB publishes ThrottledRequests per table and operation: one per operation the roles grant.
+    const dynamo = alarms(t).flatMap(([, a]) => metricsOf(a)).filter((x) => x.Namespace === 'AWS/DynamoDB');
+    expect(dynamo.map((m) => m.MetricName)).toEqual(['ThrottledRequests', 'ThrottledRequests', 'ThrottledRequests', 'ThrottledRequests']);
+    expect(dynamo.map((m) => `dynamodb:${String(m.Dimensions[1]!.Value)}`).sort()).toEqual([...TABLE_STATEMENT.Action].sort());
+    for (const m of dynamo) expect(m.Dimensions.map((d) => d.Name)).toEqual(['TableName', 'Operation']);
+    for (const m of dynamo) expect(m.Dimensions[0]!.Value).toEqual({ Ref: 'OtpTable' });
   });
 
-  it('alarms on every provider failure the code counts, the daily budget from SEND_BUDGET_PER_DAY, and conversion', () => {
+  it('alarms on every provider failure the code counts, the budgets from the same params, conversion, and durations near each timeout', () => {
     const t = view();
     const env = fn(t, 'sendOtp').Environment.Variables;
     const byName = new Map(alarms(t).map(([, a]) => [a.AlarmName.replace(`otp-service-${stage}-`, ''), a]));
@@ -411,11 +493,25 @@ describe.each([
     const watched = metricsOf(provider).filter((m) => m.MetricName === 'UpstreamError').map((m) => String(m.Dimensions[1]!.Value));
     expect(new Set(watched)).toEqual(new Set([...kinds, 'timeout', 'wallet']));
     expect(metricsOf(provider).filter((m) => m.MetricName === 'OtpSent')).toHaveLength(1);
+    // Provider throttling, the store and the secrets: any single one alarms.
+    for (const [alarm, kind] of [['provider-throttled', 'rate_limited'], ['store-failure', 'store'], ['secrets-failure', 'secrets']] as const) {
+      expect(byName.get(alarm)).toMatchObject({ MetricName: 'UpstreamError', Dimensions: [{ Name: 'service', Value: 'otp-service' }, { Name: 'Kind', Value: kind }], Statistic: 'Sum', Period: 300, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    }
+    expect(byName.get('challenge-unavailable')).toMatchObject({ MetricName: 'ChallengeUnavailable', Threshold: 1 });
+    expect(byName.get('challenge-failures')).toMatchObject({ MetricName: 'ChallengeFailed', Threshold: 50, Period: 300 });
+    expect(byName.get('verify-failures')).toMatchObject({ MetricName: 'OtpVerifyFailed', Threshold: 100, Period: 300 });
 
     const budget = byName.get('daily-budget')!;
     expect(budget.Metrics!.find((q) => q.ReturnData)!.Expression).toBe(`100 * FILL(sent, 0) / ${env.SEND_BUDGET_PER_DAY}`);
     expect(budget.Metrics!.find((q) => q.MetricStat)!.MetricStat).toMatchObject({ Stat: 'Sum', Period: 86400, Metric: { MetricName: 'OtpSent' } });
     expect(budget).toMatchObject({ Threshold: 80, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    // The new-number pool: lib/config.ts's own default (60 % of the budget, rounded down) when no param sets it.
+    const pool = (loadConfig(env) as { sendBudgetNewNumbersPerDay?: number }).sendBudgetNewNumbersPerDay ?? Math.floor(0.6 * Number(env.SEND_BUDGET_PER_DAY));
+    const fresh = byName.get('new-number-budget')!;
+    expect(fresh.Metrics!.find((q) => q.ReturnData)!.Expression).toBe(`100 * FILL(fresh, 0) / ${pool}`);
+    expect(pool).toBe(6000);
+    expect(fresh.Metrics!.find((q) => q.MetricStat)!.MetricStat).toMatchObject({ Stat: 'Sum', Period: 86400, Metric: { MetricName: 'NewNumberSent' } });
+    expect(fresh).toMatchObject({ Threshold: 80, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
 
     const conversion = byName.get('verify-conversion')!;
     expect(conversion).toMatchObject({ Threshold: 40, ComparisonOperator: 'LessThanThreshold' });
@@ -424,10 +520,18 @@ describe.each([
     expect(new Set(conversion.Metrics!.flatMap((q) => (q.MetricStat ? [q.MetricStat.Period] : [])))).toEqual(new Set([3600]));
 
     expect(metricsOf(byName.get('http-5xx')!).map((m) => m.MetricName).sort()).toEqual(['5xx', 'Count']);
-    for (const f of ['sendOtp', 'verifyOtp']) {
+    for (const f of FUNCTION_NAMES) {
       expect(metricsOf(byName.get(`${f}-errors`)!)[0]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors' });
-      expect(metricsOf(byName.get(`${f}-throttles`)!)[0]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
+      // The slowest invocation in 5 minutes at 80 % of this function's own timeout.
+      expect(byName.get(`${f}-duration`)).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Duration', Statistic: 'Maximum', Period: 300, Threshold: fn(t, f).Timeout * 1000 * 0.8 });
     }
+    for (const f of THROTTLE_ALARMED) expect(metricsOf(byName.get(`${f}-throttles`)!)[0]).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
+  });
+
+  it('is plain HTTP API by default: no CloudFront, no web ACL', () => {
+    const t = view();
+    expect(Object.values(t.Resources).filter((r) => /CloudFront|WAF/.test(r.Type))).toEqual([]);
+    expect(t.Outputs?.EdgeUrl).toBeUndefined();
   });
 });
 
@@ -438,11 +542,14 @@ describe('what differs between prod and dev', () => {
     expect(table(devView)).toMatchObject({ DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete', Properties: { DeletionProtectionEnabled: false } });
   });
 
-  it('prod reserves concurrency as a cost brake; dev reserves none (a new account could not)', () => {
-    for (const name of ['sendOtp', 'verifyOtp'] as const) {
-      expect(fn(prodView, name).ReservedConcurrentExecutions).toBe(20);
+  it('reserves no concurrency unless asked (AWS keeps 100 unreserved: docs/deploy.md); asked, exactly that', () => {
+    for (const name of FUNCTION_NAMES) {
+      expect(fn(prodView, name).ReservedConcurrentExecutions).toBeUndefined();
       expect(fn(devView, name).ReservedConcurrentExecutions).toBeUndefined();
     }
+    expect(fn(prodEdgeView, 'sendOtp').ReservedConcurrentExecutions).toBe(5);
+    expect(fn(prodEdgeView, 'verifyOtp').ReservedConcurrentExecutions).toBe(5);
+    expect(fn(prodEdgeView, 'jwks').ReservedConcurrentExecutions).toBeUndefined();
   });
 
   it('prod answers browsers from its origins only (CORS from the same list the functions get); dev, with none, has no CORS', () => {
@@ -457,6 +564,8 @@ describe('what differs between prod and dev', () => {
     for (const name of FUNCTION_NAMES) expect(fn(prodView, name).Environment.Variables.CORS_ALLOWED_ORIGINS).toBe(ORIGINS.join(','));
     expect(api(devView).CorsConfiguration).toBeUndefined();
     expect(fn(devView, 'sendOtp').Environment.Variables.CORS_ALLOWED_ORIGINS).toBe('');
+    // prod without CORS only when asked for explicitly (allowNoCors=true, the edge package).
+    expect(api(prodEdgeView).CorsConfiguration).toBeUndefined();
   });
 
   it("prod is built from serverless.yml and --param alone: the packaging shell's variables do not leak in", () => {
@@ -468,6 +577,177 @@ describe('what differs between prod and dev', () => {
 
   it('dev still follows the environment, as `npm start` and `invoke local` need', () => {
     expect(fn(devView, 'sendOtp').Environment.Variables).toMatchObject({ STARTMESSAGING_BASE_URL: 'http://127.0.0.1:9', SEND_COOLDOWN_SECONDS: '0' });
+  });
+
+  it('tags the stack: the framework passes service and stage to CloudFormation as stack tags', () => {
+    const state = JSON.parse(readFileSync(join(prod.artifactDir, 'serverless-state.json'), 'utf8')) as { service: { provider: { stackTags: unknown } } };
+    expect(state.service.provider.stackTags).toEqual({ service: 'otp-service', stage: 'prod' });
+  });
+});
+
+describe('the other prod choices: alarm e-mail, existing KMS key, bot challenge', () => {
+  it('subscribes alarmEmail to the topic the stack creates, and every alarm notifies that topic', () => {
+    const t = prodEdgeView;
+    expect(resourcesOfType(t, 'AWS::SNS::Topic').map(([id]) => id)).toEqual(['AlarmTopic']);
+    expect(resourcesOfType(t, 'AWS::SNS::Subscription').map(([, r]) => props(r))).toEqual([{ TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email', Endpoint: 'ops@example.com' }]);
+    for (const [, a] of alarms(t)) expect(a.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
+  });
+
+  it('encrypts the table with tableKmsKeyArn when given (no key of its own), and the roles use that key', () => {
+    const t = prodEdgeView;
+    expect(props<{ SSESpecification: unknown }>(t.Resources.OtpTable).SSESpecification).toEqual({ SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: EXISTING_KEY });
+    expect(resourcesOfType(t, 'AWS::KMS::Key')).toEqual([]);
+    expect(roleStatements(t, 'verifyOtp')).toContainEqual(kmsStatement(EXISTING_KEY));
+  });
+
+  it('grants sendOtp (only) the challenge secret when a challenge provider is configured', () => {
+    expect(roleStatements(prodEdgeView, 'sendOtp')).toContainEqual(secretsStatement('sm/api-key', 'otp/hash-key', 'otp/challenge-secret', 'otp/origin-verify'));
+    expect(roleStatements(prodEdgeView, 'verifyOtp')).toContainEqual(secretsStatement('otp/hash-key', 'otp/token-key', 'otp/origin-verify'));
+    expect(roleStatements(prodEdgeView, 'jwks')).toContainEqual(secretsStatement('otp/token-key', 'otp/origin-verify'));
+  });
+});
+
+// -------------------------------------------------------------------------------------------- the edge
+
+describe.each([
+  ['prod', () => prodEdgeView],
+  ['dev', () => devEdgeView],
+])('the %s template with --param edge=cloudfront-waf', (stage, view) => {
+  it('puts CloudFront with the us-east-1 web ACL in front of the HTTP API, adding the origin-verify header from the secret', () => {
+    const t = view();
+    const [[, dist], ...more] = resourcesOfType(t, 'AWS::CloudFront::Distribution') as [[string, CfnResource]];
+    expect(more).toHaveLength(0);
+    const config = props<{ DistributionConfig: Record<string, Json> }>(dist).DistributionConfig as Record<string, Json> & {
+      Origins: { DomainName: Json; CustomOriginConfig: Json; OriginCustomHeaders: Json }[];
+      DefaultCacheBehavior: Record<string, Json>;
+    };
+    expect(config.WebACLId).toBe(WEB_ACL);
+    expect(config.Origins).toHaveLength(1);
+    expect(config.Origins[0]!.DomainName).toEqual({ 'Fn::Sub': '${HttpApi}.execute-api.${AWS::Region}.amazonaws.com' });
+    expect(config.Origins[0]!.CustomOriginConfig).toMatchObject({ OriginProtocolPolicy: 'https-only' });
+    // The value is resolved by CloudFormation at deploy time: never in the template, the artifact or the repo.
+    expect(config.Origins[0]!.OriginCustomHeaders).toEqual([{ HeaderName: 'x-origin-verify', HeaderValue: '{{resolve:secretsmanager:otp/origin-verify:SecretString}}' }]);
+    expect(config.DefaultCacheBehavior).toMatchObject({ ViewerProtocolPolicy: 'https-only', CachePolicyId: '4135ea2d-6df8-44a3-9df3-4b5a84be39ad', OriginRequestPolicyId: { Ref: 'EdgeOriginRequestPolicy' } });
+    expect(config.DefaultCacheBehavior.AllowedMethods).toEqual(expect.arrayContaining(['GET', 'POST', 'OPTIONS']));
+    // CloudFront-Viewer-Address reaches the functions (per-IP limits); the viewer's Host does not (API Gateway routes by its own).
+    const headers = props<{ OriginRequestPolicyConfig: { HeadersConfig: { HeaderBehavior: string; Headers: string[] } } }>(t.Resources.EdgeOriginRequestPolicy).OriginRequestPolicyConfig.HeadersConfig;
+    expect(headers.HeaderBehavior).toBe('whitelist');
+    expect(headers.Headers).toEqual(expect.arrayContaining(['CloudFront-Viewer-Address', 'content-type', 'idempotency-key', 'origin']));
+    expect(headers.Headers.map((h) => h.toLowerCase())).not.toContain('host');
+    expect(t.Outputs?.EdgeUrl?.Value).toEqual({ 'Fn::Sub': 'https://${EdgeDistribution.DomainName}' });
+  });
+
+  it('tells every function to check the header (ORIGIN_VERIFY_SECRET_ID) and lets each role read that secret', () => {
+    const t = view();
+    for (const name of FUNCTION_NAMES) {
+      expect(fn(t, name).Environment.Variables.ORIGIN_VERIFY_SECRET_ID).toBe('otp/origin-verify');
+      expect(JSON.stringify(roleStatements(t, name))).toContain('secret:otp/origin-verify-??????');
+    }
+    expect(loadConfig(fn(t, 'sendOtp').Environment.Variables).originVerifySecretId).toBe('otp/origin-verify');
+    void stage;
+  });
+});
+
+describe('deploy/edge-waf.yml, the web ACL (us-east-1)', () => {
+  interface WafRule {
+    Name: string;
+    Priority: number;
+    Action?: Json;
+    OverrideAction?: Json;
+    Statement: Record<string, Json>;
+  }
+  const waf = loadCfnYaml(join(REPO_ROOT, 'deploy', 'edge-waf.yml')) as { Resources: { WebAcl: { Type: string; Properties: { Scope: string; DefaultAction: Json; Rules: WafRule[] } } }; Rules: Json };
+
+  it('is CLOUDFRONT-scoped, only deployable in us-east-1, with a per-IP rate rule, the allowed countries and AWS common rules', () => {
+    const acl = waf.Resources.WebAcl;
+    expect(acl.Type).toBe('AWS::WAFv2::WebACL');
+    expect(acl.Properties.Scope).toBe('CLOUDFRONT');
+    expect(JSON.stringify(waf.Rules)).toContain('us-east-1');
+    const byName = Object.fromEntries(acl.Properties.Rules.map((r) => [r.Name, r]));
+    expect(byName['rate-per-ip']).toMatchObject({ Action: { Block: {} }, Statement: { RateBasedStatement: { AggregateKeyType: 'IP', EvaluationWindowSec: 300, Limit: { Ref: 'RequestsPerIpPer5Min' } } } });
+    expect(byName['allowed-countries-only']).toMatchObject({ Action: { Block: {} }, Statement: { NotStatement: { Statement: { GeoMatchStatement: { CountryCodes: { Ref: 'AllowedCountries' } } } } } });
+    expect(byName['aws-common-rule-set']).toMatchObject({ OverrideAction: { None: {} }, Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesCommonRuleSet' } } });
+    expect(new Set(acl.Properties.Rules.map((r) => r.Priority)).size).toBe(3);
+  });
+});
+
+// ------------------------------------------------------------------------------------ AWS's own linter
+
+describe('cfn-lint (AWS CloudFormation Linter)', () => {
+  const cfnLint = (args: string[]) => spawnSync('cfn-lint', args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
+
+  it('is installed: this suite fails rather than skip without it', () => {
+    const version = cfnLint(['--version']);
+    expect({ error: version.error?.message, status: version.status }).toEqual({ error: undefined, status: 0 });
+    expect(version.stdout).toMatch(/^cfn-lint 1\./);
+    report.push(version.stdout.trim());
+  });
+
+  it('finds no error and no warning in the four packaged templates and deploy/edge-waf.yml (.cfnlintrc ignores nothing)', () => {
+    expect(readFileSync(join(REPO_ROOT, '.cfnlintrc'), 'utf8')).toMatch(/^ignore_checks: \[\]$/m);
+    const templates = [prod, dev, prodEdge, devEdge].map((p) => join(p.artifactDir, 'cloudformation-template-update-stack.json'));
+    const main = cfnLint(['--regions', 'ap-south-1', '--format', 'parseable', '--', ...templates]);
+    expect({ status: main.status, findings: main.stdout.trim(), stderr: main.stderr.trim() }).toEqual({ status: 0, findings: '', stderr: '' });
+    const edge = cfnLint(['--regions', 'us-east-1', '--format', 'parseable', '--', 'deploy/edge-waf.yml']);
+    expect({ status: edge.status, findings: edge.stdout.trim(), stderr: edge.stderr.trim() }).toEqual({ status: 0, findings: '', stderr: '' });
+  });
+
+  it('does find problems (the linter is really looking): a template with the old fixed condition and its "" branch fails', () => {
+    const broken = JSON.parse(readFileSync(join(prod.artifactDir, 'cloudformation-template-update-stack.json'), 'utf8')) as CfnTemplate & { Conditions?: Record<string, Json> };
+    broken.Conditions = { CreateAlarmTopic: { 'Fn::Equals': ['', 'arn:aws:sns:ap-south-1:123456789012:x'] } };
+    (broken.Resources.ProviderThrottledAlarm!.Properties as Record<string, Json>).AlarmActions = [{ 'Fn::If': ['CreateAlarmTopic', 'arn:aws:sns:ap-south-1:123456789012:x', ''] }];
+    const file = join(prod.projectDir, '.tmp', 'broken.json');
+    writeFileSync(file, JSON.stringify(broken));
+    const run = cfnLint(['--regions', 'ap-south-1', '--format', 'parseable', '--', file]);
+    expect(run.status).not.toBe(0);
+    expect(run.stdout).toMatch(/W8003/);
+  });
+});
+
+// --------------------------------------------------------------------- bad params stop the package early
+
+describe('deploy-time checks: a bad param stops `serverless package` before anything is built, naming it', () => {
+  const GOOD = { alarmTopicArn: TOPIC, corsAllowedOrigins: ORIGINS.join(',') };
+  const cases: [string, string, Record<string, string>, RegExp][] = [
+    ['an OTP length lib/config.ts refuses', 'prod', { ...GOOD, otpLength: '12' }, /otpLength.*OTP_LENGTH must be a whole number from 4 to 8, got "12"/],
+    ['a CORS origin without a scheme', 'prod', { ...GOOD, corsAllowedOrigins: 'shop.example' }, /corsAllowedOrigins.*CORS_ALLOWED_ORIGINS must be origins like/],
+    ['prod with no CORS origins and no allowNoCors', 'prod', { alarmTopicArn: TOPIC }, /corsAllowedOrigins is empty in prod/],
+    ['prod with nowhere for alarms to go', 'prod', { corsAllowedOrigins: ORIGINS.join(',') }, /prod needs an alarm destination: --param alarmTopicArn=.* or --param alarmEmail=/],
+    ['an alarm topic that is not an SNS ARN', 'dev', { alarmTopicArn: 'ops-alerts' }, /alarmTopicArn must be an SNS topic ARN/],
+    ['the edge without its web ACL', 'dev', { edge: 'cloudfront-waf' }, /edge=cloudfront-waf needs edgeWebAclArn/],
+    ['reserved concurrency of 0', 'dev', { sendOtpReservedConcurrency: '0' }, /sendOtpReservedConcurrency must be a whole number/],
+    ['a daily budget of zero in dev too', 'dev', { sendBudgetPerDay: '0' }, /sendBudgetPerDay.*SEND_BUDGET_PER_DAY must be a whole number/],
+  ];
+  let results: { code: number | null; out: string; built: boolean; ms: number }[] = [];
+
+  beforeAll(async () => {
+    // One copy is enough: each run fails while serverless.yml is resolved, before it writes anything.
+    const dir = copyProject();
+    try {
+      const refuse = async (i: number) => {
+        const [, stage, params] = cases[i]!;
+        const artifact = join(dir, `.artifact-${i}`);
+        const args = Object.entries(params).flatMap(([k, v]) => ['--param', `${k}=${v}`]);
+        const run = await runServerless(['package', '--stage', stage, '--package', artifact, ...args], { cwd: dir, env: childEnv({ TMPDIR: tmpFor(dir) }), timeoutMs: 120_000 });
+        results[i] = { code: run.code, out: `${run.stdout}\n${run.stderr}`, built: existsSync(artifact) || existsSync(join(dir, '.esbuild')), ms: run.ms };
+      };
+      // Three at a time: the machine is shared, and each run is a whole osls start.
+      let next = 0;
+      await Promise.all([0, 1, 2].map(async () => {
+        while (next < cases.length) await refuse(next++);
+      }));
+      report.push(`deploy-time checks: ${results.length} refused packages, slowest ${(Math.max(...results.map((r) => r.ms)) / 1000).toFixed(1)} s`);
+    } finally {
+      removeDir(dir);
+    }
+  }, 180_000);
+
+  it.each(cases.map((c, i) => [c[0], i] as const))('%s', (_, i) => {
+    const [, , , message] = cases[i]!;
+    const r = results[i]!;
+    expect({ code: r.code, built: r.built }).toEqual({ code: 1, built: false });
+    expect(r.out).toContain('Deploy-time check failed');
+    expect(r.out).toMatch(message);
   });
 });
 
@@ -710,6 +990,8 @@ describe('the dimensions Powertools writes, for the metrics the alarms read', ()
 
     // ...and each of those dimension sets is one the prod alarms query.
     const alarmDimensionSets = new Set(alarms(prodView).flatMap(([, a]) => metricsOf(a)).filter((m) => m.Namespace === namespace).map((m) => `${m.MetricName}:${m.Dimensions.map((d) => d.Name).join(',')}`));
-    expect(alarmDimensionSets).toEqual(new Set(['UpstreamError:service,Kind', 'RateLimited:service,Rule', 'OtpSent:service', 'OtpVerified:service']));
+    expect(alarmDimensionSets).toEqual(
+      new Set(['UpstreamError:service,Kind', 'RateLimited:service,Rule', 'OtpSent:service', 'OtpVerified:service', 'OtpVerifyFailed:service', 'ChallengeFailed:service', 'ChallengeUnavailable:service', 'NewNumberSent:service']),
+    );
   });
 });
