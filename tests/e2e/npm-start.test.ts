@@ -476,12 +476,13 @@ describe('npm start at the edge: CORS, Content-Type, caller IP, page headers, cr
     const out = mkdtempSync(join(tmpdir(), 'otp-edge-package-'));
     try {
       // The real command in this very tree, as a person would run it in a second terminal.
-      const run = await runServerless(['package', '--stage', 'prod', '--package', out], {
+      const params = ['--param', `corsAllowedOrigins=${SHOP}`, '--param', 'alarmTopicArn=arn:aws:sns:ap-south-1:123456789012:ops'];
+      const run = await runServerless(['package', '--stage', 'prod', '--package', out, ...params], {
         cwd: REPO_ROOT,
         env: { ...localToolEnv(), CORS_ALLOWED_ORIGINS: '' },
         timeoutMs: 240_000,
       });
-      expect({ code: run.code, err: run.code === 0 ? '' : run.stderr.slice(-2000) }).toEqual({ code: 0, err: '' });
+      expect({ code: run.code, out: run.code === 0 ? '' : `${run.stdout.slice(-1500)}\n${run.stderr.slice(-1500)}` }).toEqual({ code: 0, out: '' });
       const res = await raw(s.url, 'POST', '/auth/send-otp', { ...json, 'x-forwarded-for': '203.0.113.60' }, sendBody('+919812340031'));
       expect({ status: res.status, body: res.status === 201 ? '' : res.body.slice(0, 500) }).toEqual({ status: 201, body: '' });
     } finally {
