@@ -8,6 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ConfigError } from '../lib/config';
 import { decodeHashKey } from '../lib/otp/keys';
 import { parseTokenKey } from '../lib/otp/token';
 import { listenOnLoopback, LOCALHOST } from './env';
@@ -146,4 +148,50 @@ export const localKeySecrets = async (ids: { hashSecretId: string; tokenKeySecre
   const tokenKey = await newTokenKeySecret();
   parseTokenKey(tokenKey);
   return { [ids.hashSecretId]: hashKey, [ids.tokenKeySecretId]: JSON.stringify(tokenKey) };
+};
+
+/**
+ * When `npm start` is pointed at someone else's Secrets Manager (AWS_ENDPOINT_URL_SECRETS_MANAGER), the key
+ * secrets are checked before anything starts: a hash key that is not 32+ random bytes in base64, or a token key
+ * that is not the documented JSON, stops the start with a message naming the variable (never the value),
+ * instead of a 503 on the first request.
+ */
+export const checkKeySecrets = async (
+  endpoint: string,
+  ids: { hashSecretId: string; tokenKeySecretId: string },
+  env: NodeJS.ProcessEnv,
+): Promise<void> => {
+  const client = new SecretsManagerClient({
+    endpoint,
+    region: env.AWS_REGION || 'ap-south-1',
+    maxAttempts: 1,
+    // The caller's credentials when it has some (its own stand-in may check them), dummies otherwise.
+    ...(env.AWS_ACCESS_KEY_ID ? {} : { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+  });
+  const read = async (variable: string, id: string): Promise<string> => {
+    try {
+      const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: id }));
+      return SecretString ?? '';
+    } catch (error) {
+      throw new ConfigError(`${variable}: could not read the secret "${id}" from ${endpoint} (${(error as Error).name})`);
+    }
+  };
+  try {
+    const hashKey = await read('HASH_SECRET_ID', ids.hashSecretId);
+    const tokenKey = await read('TOKEN_KEY_SECRET_ID', ids.tokenKeySecretId);
+    try {
+      decodeHashKey(hashKey);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(tokenKey);
+      } catch {
+        parsed = undefined; // parseTokenKey names the variable and the expected shape
+      }
+      parseTokenKey(parsed);
+    } catch (error) {
+      throw new ConfigError((error as Error).message);
+    }
+  } finally {
+    client.destroy();
+  }
 };

@@ -23,7 +23,7 @@ import { createTable, startLocalDynamo } from './dynamo';
 import { corsRulesFor, createFrontServer, type CorsRules } from './front-server';
 import { awsEnvFor, dummyAwsEnv, freePort, LOCALHOST, privateBuildFolder, REPO_ROOT, waitForPort } from './env';
 import { startSandboxProvider, type Sandbox } from './sandbox-provider';
-import { localKeySecrets, startSecretsStandIn } from './secrets';
+import { checkKeySecrets, localKeySecrets, startSecretsStandIn } from './secrets';
 
 export const SERVERLESS_BIN = join(REPO_ROOT, 'node_modules', 'serverless', 'bin', 'serverless.js');
 const STAGE = 'dev';
@@ -73,6 +73,7 @@ export const startLocalPieces = async (
     }
 
     if (base.AWS_ENDPOINT_URL_SECRETS_MANAGER) {
+      await checkKeySecrets(base.AWS_ENDPOINT_URL_SECRETS_MANAGER, { hashSecretId, tokenKeySecretId }, base);
       env.AWS_ENDPOINT_URL_SECRETS_MANAGER = base.AWS_ENDPOINT_URL_SECRETS_MANAGER;
       describe.push(`Secrets Manager  ${base.AWS_ENDPOINT_URL_SECRETS_MANAGER} (from AWS_ENDPOINT_URL_SECRETS_MANAGER)`);
     } else {

@@ -34,9 +34,11 @@ export class HashKeyError extends Error {
  */
 export const decodeHashKey = (value: unknown): Buffer => {
   const advice = `${HASH_KEY_VARIABLE} must hold at least ${MIN_HASH_KEY_BYTES} random bytes in base64 (44+ characters; \`openssl rand -base64 32\`)`;
-  if (typeof value !== 'string' || value === '') throw new HashKeyError(`${advice}: the secret is empty or not a string`);
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) throw new HashKeyError(`${advice}: the secret is not base64`);
-  const unpadded = value.replace(/=+$/, '');
+  if (typeof value !== 'string' || value.trim() === '') throw new HashKeyError(`${advice}: the secret is empty or not a string`);
+  // A trailing newline (a secret put from a file or `echo`) is not part of the key.
+  const text = value.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) throw new HashKeyError(`${advice}: the secret is not base64`);
+  const unpadded = text.replace(/=+$/, '');
   const bytes = Buffer.from(unpadded.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
   // Node decodes leniently; a value that does not round-trip is not base64 (a stray character, bad length).
   if (bytes.toString('base64').replace(/=+$/, '') !== unpadded.replace(/-/g, '+').replace(/_/g, '/')) {

@@ -5,8 +5,10 @@ import { SignJWT, importJWK, type JWK } from 'jose';
  * half of the token key (TOKEN_KEY_SECRET_ID). Backends verify it against the public keys at
  * GET /.well-known/jwks.json (handlers/jwks.ts) and hold no secret; the key here signs tokens and nothing else.
  *
- * The secret is JSON: `{ "current": <private EC P-256 JWK with kid>, "previous": [<public JWKs>] }`.
- * `previous` keeps retired public keys published while tokens they signed may still be alive (docs/keys.md).
+ * The secret is JSON: `{ "current": <private EC P-256 JWK with kid>, "previous": [<public JWKs>] }`, plus, during
+ * a rotation, `"next"`: the coming key, published before anything signs with it, so that every verifier already
+ * has it when the first token under it arrives. `previous` keeps retired public keys published while tokens they
+ * signed may still be alive. docs/keys.md has the runbook.
  */
 export const TOKEN_KEY_VARIABLE = 'TOKEN_KEY_SECRET_ID';
 
@@ -30,7 +32,7 @@ export interface TokenKeySet {
   kid: string;
   /** The current private JWK (for signing only; never logged or returned). */
   privateJwk: JWK;
-  /** The JWKS document: the current public key first, then the previous ones. */
+  /** The JWKS document: the current public key first, then the next one (if staged), then the previous ones. */
   jwks: { keys: PublicJwk[] };
 }
 
@@ -65,7 +67,7 @@ export const parseTokenKey = (secret: unknown): TokenKeySet => {
   }
   const hit = parsed.get(secret);
   if (hit) return hit;
-  const s = secret as { current?: unknown; previous?: unknown };
+  const s = secret as { current?: unknown; next?: unknown; previous?: unknown };
   const current = publicOf(s.current, '"current"');
   const d = (s.current as { d?: unknown }).d;
   if (typeof d !== 'string' || !COORDINATE.test(d)) {
@@ -73,7 +75,8 @@ export const parseTokenKey = (secret: unknown): TokenKeySet => {
   }
   if (s.previous !== undefined && !Array.isArray(s.previous)) throw new TokenKeyError(`${TOKEN_KEY_VARIABLE}: "previous" must be a list of public JWKs`);
   const previous = ((s.previous ?? []) as unknown[]).map((k, i) => publicOf(k, `"previous"[${i}]`));
-  const keys = [current, ...previous];
+  const next = s.next === undefined ? [] : [publicOf(s.next, '"next"')];
+  const keys = [current, ...next, ...previous];
   const kids = new Set(keys.map((k) => k.kid));
   if (kids.size !== keys.length) throw new TokenKeyError(`${TOKEN_KEY_VARIABLE}: every key needs its own kid (a verifier picks the key by kid)`);
   const set: TokenKeySet = { kid: current.kid, privateJwk: { kty: 'EC', crv: 'P-256', x: current.x, y: current.y, d }, jwks: { keys } };
@@ -81,11 +84,11 @@ export const parseTokenKey = (secret: unknown): TokenKeySet => {
   return set;
 };
 
-type SigningKey = Awaited<ReturnType<typeof importJWK>>;
+type PrivateKey = Awaited<ReturnType<typeof importJWK>>;
 // Importing a JWK costs far more than a signature: once per secret value, not per call.
-const imported = new WeakMap<TokenKeySet, Promise<SigningKey>>();
+const imported = new WeakMap<TokenKeySet, Promise<PrivateKey>>();
 
-const signingKeyOf = (set: TokenKeySet): Promise<SigningKey> => {
+const privateKeyOf = (set: TokenKeySet): Promise<PrivateKey> => {
   let key = imported.get(set);
   if (!key) {
     key = importJWK(set.privateJwk, 'ES256');
@@ -116,6 +119,6 @@ export const signOtpToken = async (tokenKey: unknown, claims: TokenClaimsInput):
     .setJti(claims.otpRequestId)
     .setIssuedAt(claims.nowSeconds)
     .setExpirationTime(exp)
-    .sign(await signingKeyOf(set));
+    .sign(await privateKeyOf(set));
   return { token, expiresAt: exp };
 };

@@ -9,7 +9,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
-import { newTokenKeySecret } from '../../local/keys';
+import { promoteTokenKey, stageTokenKey } from '../../local/keys';
 import { API_KEY, startStack, type Answer, type Stack } from '../support/stack';
 
 const MARK = 'zq-aws-said-5531';
@@ -351,7 +351,7 @@ describe('Secrets Manager', () => {
     const old = stack.tokenKey;
     await sendAndVerify(); // the prefetch is answered
     expect((await stack.jwks()).body).toEqual({ keys: [expect.objectContaining({ kid: old.current.kid })] });
-    const rotated = await newTokenKeySecret([old.current]);
+    const rotated = promoteTokenKey(await stageTokenKey(old), { nowSeconds: Math.floor(Date.now() / 1000), keepSeconds: 900 });
     stack.setTokenKey(rotated);
     const requests = stack.secrets.requests;
 

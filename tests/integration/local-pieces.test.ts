@@ -12,7 +12,9 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createTable, OTP_TABLE_SCHEMA, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
 import { isListening } from '../../local/env';
-import { localKeySecrets, startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
+import { checkKeySecrets, localKeySecrets, startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
+import { startLocalPieces } from '../../local/start';
+import { ConfigError } from '../../lib/config';
 import { keysFor } from '../../lib/otp/keys';
 import { parseTokenKey } from '../../lib/otp/token';
 import { loadCfnYaml } from '../../local/serverless-yaml';
@@ -137,6 +139,50 @@ describe('localKeySecrets (what npm start serves)', () => {
     }
     expect(a['otp/hash-key']).not.toBe(b['otp/hash-key']);
     expect(a['otp/token-key']).not.toBe(b['otp/token-key']);
+  });
+});
+
+describe('checkKeySecrets (npm start pointed at another Secrets Manager)', () => {
+  const ids = { hashSecretId: 'otp/hash-key', tokenKeySecretId: 'otp/token-key' };
+  const env = { AWS_REGION: 'ap-south-1' };
+  let sm: SecretsStandIn;
+  beforeAll(async () => {
+    sm = await startSecretsStandIn({ secrets: await localKeySecrets(ids) });
+  });
+  afterAll(() => sm.close());
+
+  it('accepts good keys', async () => {
+    await expect(checkKeySecrets(sm.endpoint, ids, env)).resolves.toBeUndefined();
+  });
+
+  it.each([
+    ['a pass phrase as the hash key', 'otp/hash-key', 'CheckoutOtp2026!', 'HASH_SECRET_ID'],
+    ['a token key that is not JSON', 'otp/token-key', 'not-json-token-key', 'TOKEN_KEY_SECRET_ID'],
+  ])('refuses %s with a ConfigError naming the variable, never the value', async (_, id, value, variable) => {
+    const good = await localKeySecrets(ids);
+    const other = await startSecretsStandIn({ secrets: { ...good, [id]: value } });
+    try {
+      const error = (await checkKeySecrets(other.endpoint, ids, env).catch((e: unknown) => e)) as Error;
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error.message).toContain(variable);
+      expect(error.message).not.toContain(value);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a missing secret names the variable and the id', async () => {
+    const error = (await checkKeySecrets(sm.endpoint, { ...ids, hashSecretId: 'otp/nope' }, env).catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(/^HASH_SECRET_ID: could not read the secret "otp\/nope"/);
+  });
+
+  it('startLocalPieces refuses it, so npm start stops before serving anything', async () => {
+    const bad = await startSecretsStandIn({ secrets: { ...(await localKeySecrets(ids)), 'otp/hash-key': 'A'.repeat(44) } });
+    try {
+      await expect(startLocalPieces({ AWS_ENDPOINT_URL_SECRETS_MANAGER: bad.endpoint, AWS_REGION: 'ap-south-1' })).rejects.toThrow(/HASH_SECRET_ID/);
+    } finally {
+      await bad.close();
+    }
   });
 });
 

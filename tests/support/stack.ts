@@ -243,8 +243,11 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
         else process.env[k] = v;
       }
       const text = logs.join('');
-      const privateMembers = tokenKeys.map((k) => k.current.d);
-      const literal = [API_KEY, hashKey, ...privateMembers, ...phones, ...tokens, ...requestIds].filter((s) => s.length > 0);
+      const privateMembers = tokenKeys.flatMap((k) => [k.current.d, ...(k.next ? [k.next.d] : [])]);
+      // The hash key in any encoding a careless log line might use.
+      const hashBytes = Buffer.from(hashKey, 'base64');
+      const hashForms = [hashKey, hashBytes.toString('base64url'), hashBytes.toString('hex')];
+      const literal = [API_KEY, ...hashForms, ...privateMembers, ...phones, ...tokens, ...requestIds].filter((s) => s.length > 0);
       // A code is a short digit run: look for it standing alone, not inside longer numbers (timestamps).
       const codes = [...new Set(sandbox.calls.map((c) => c.otp).filter((c) => /^\d{4,8}$/.test(c)))];
       const leaked = [...literal.filter((s) => text.includes(s)), ...codes.filter((c) => new RegExp(`(?<![\\d])${c}(?![\\d])`).test(text))];

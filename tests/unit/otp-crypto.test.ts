@@ -45,7 +45,7 @@ describe('codes', () => {
 
   it('accepts 32+ random bytes in either base64 alphabet, with or without padding', () => {
     const bytes = randomBytes(48);
-    for (const value of [bytes.toString('base64'), bytes.toString('base64url'), randomBytes(32).toString('base64').replace(/=+$/, '')]) {
+    for (const value of [bytes.toString('base64'), bytes.toString('base64url'), randomBytes(32).toString('base64').replace(/=+$/, ''), `${bytes.toString('base64')}\n`]) {
       expect(() => keysFor(value)).not.toThrow();
     }
     expect(keysFor(bytes.toString('base64')).id.equals(keysFor(bytes.toString('base64url')).id)).toBe(true);

@@ -125,7 +125,7 @@ it.each([
 
 it('refuses unknown options and unknown secret names when built', () => {
   expect(() => secretsMiddleware({ secrets: SEND, cacheSeconds: 1, extra: 1 } as never)).toThrow(/unknown option "extra"/);
-  expect(() => secretsMiddleware({ secrets: { signingKey: 'otp/signing-key' } as never, cacheSeconds: 1 })).toThrow(/unknown secret "signingKey"/);
+  expect(() => secretsMiddleware({ secrets: { rootKey: 'otp/root-key' } as never, cacheSeconds: 1 })).toThrow(/unknown secret "rootKey"/);
   expect(() => secretsMiddleware({ secrets: {}, cacheSeconds: 1 })).toThrow(/at least one/);
 });
 

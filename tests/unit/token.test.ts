@@ -4,7 +4,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { SignJWT, base64url, decodeProtectedHeader, importJWK } from 'jose';
-import { newTokenKeySecret, rotateTokenKeySecret, type TokenKeySecret } from '../../local/keys';
+import { newTokenKeySecret, promoteTokenKey, pruneTokenKey, publicJwk, stageTokenKey, type TokenKeySecret } from '../../local/keys';
 import { parseTokenKey, signOtpToken } from '../../lib/otp/token';
 import { InvalidOtpToken, jwksFromDocument, verifyOtpToken, type KeySource } from '../../lib/otp/token-verifier';
 
@@ -122,33 +122,50 @@ describe('verifyOtpToken refuses', () => {
   });
 });
 
-describe('rotation', () => {
-  it('a token signed by a previous key verifies until that key is dropped from the JWKS', async () => {
-    const first = await newTokenKeySecret();
-    const { token } = await make({}, first);
-    const rotated = await rotateTokenKeySecret(first, { nowSeconds: now, dropAfterSeconds: 600 });
-    expect(rotated.current.kid).not.toBe(first.current.kid);
-    const published = parseTokenKey(rotated).jwks;
-    expect(published.keys.map((k) => k.kid)).toEqual([rotated.current.kid, first.current.kid]);
-    await expect(verifyOtpToken(token, jwksFromDocument(published), expect_)).resolves.toMatchObject({ sub: PHONE });
-    // New tokens carry the new kid and verify against the same document.
-    const fresh = (await make({}, rotated)).token;
-    expect(decodeProtectedHeader(fresh).kid).toBe(rotated.current.kid);
-    await expect(verifyOtpToken(fresh, jwksFromDocument(published), expect_)).resolves.toMatchObject({ sub: PHONE });
+describe('rotation (docs/keys.md: stage, promote, drop)', () => {
+  const keep = 900; // TOKEN_TTL_SECONDS + SECRETS_CACHE_SECONDS, the defaults
+  const kids = (secret: unknown) => parseTokenKey(secret).jwks.keys.map((k) => k.kid);
 
-    // Within TOKEN_TTL_SECONDS of the retirement the next rotation keeps it; after that it is dropped.
-    const soon = await rotateTokenKeySecret(rotated, { nowSeconds: now + 600, dropAfterSeconds: 600 });
-    expect(parseTokenKey(soon).jwks.keys.map((k) => k.kid)).toContain(first.current.kid);
-    const later = await rotateTokenKeySecret(rotated, { nowSeconds: now + 601, dropAfterSeconds: 600 });
-    const afterDrop = parseTokenKey(later).jwks;
-    expect(afterDrop.keys.map((k) => k.kid)).toEqual([later.current.kid, rotated.current.kid]);
-    await refused(token, jwksFromDocument(afterDrop));
+  it('a staged key is published before it signs; a token signed by a previous key verifies until that key is dropped', async () => {
+    const first = await newTokenKeySecret();
+    const old = (await make({}, first)).token;
+
+    // Step 1: stage. The JWKS gains the next key; tokens still carry the current kid.
+    const staged = await stageTokenKey(first);
+    expect(kids(staged)).toEqual([first.current.kid, staged.next!.kid]);
+    expect(decodeProtectedHeader((await make({}, staged)).token).kid).toBe(first.current.kid);
+    await expect(stageTokenKey(staged)).rejects.toThrow(/already staged/);
+
+    // Step 2: promote. New tokens carry the new kid; a backend that fetched the JWKS at step 1 verifies them.
+    const promoted = promoteTokenKey(staged, { nowSeconds: now, keepSeconds: keep });
+    expect(promoted.current.kid).toBe(staged.next!.kid);
+    expect(promoted.next).toBeUndefined();
+    expect(kids(promoted)).toEqual([staged.next!.kid, first.current.kid]);
+    expect(promoted.previous[0]).toEqual({ ...publicJwk(first.current), retiredAt: now });
+    const fresh = (await make({}, promoted)).token;
+    expect(decodeProtectedHeader(fresh).kid).toBe(promoted.current.kid);
+    await expect(verifyOtpToken(fresh, jwksFromDocument(parseTokenKey(staged).jwks), expect_)).resolves.toMatchObject({ sub: PHONE });
+    // ...and the old token still verifies against the new JWKS.
+    await expect(verifyOtpToken(old, jwksFromDocument(parseTokenKey(promoted).jwks), expect_)).resolves.toMatchObject({ sub: PHONE });
+
+    // Step 3: drop. Kept while a token it signed may live, gone after.
+    expect(kids(pruneTokenKey(promoted, { nowSeconds: now + keep, keepSeconds: keep }))).toContain(first.current.kid);
+    const dropped = pruneTokenKey(promoted, { nowSeconds: now + keep + 1, keepSeconds: keep });
+    expect(kids(dropped)).toEqual([promoted.current.kid]);
+    await refused(old, jwksFromDocument(parseTokenKey(dropped).jwks));
+    // The next rotation prunes too.
+    const again = promoteTokenKey(await stageTokenKey(promoted), { nowSeconds: now + keep + 1, keepSeconds: keep });
+    expect(kids(again)).toEqual([again.current.kid, promoted.current.kid]);
   });
 
-  it('the published set never carries a private member', async () => {
-    const withPrivatePrevious = { current: secret.current, previous: [(await newTokenKeySecret()).current] };
-    for (const key of parseTokenKey(withPrivatePrevious).jwks.keys) {
-      expect(Object.keys(key).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
-    }
+  it('promote needs a staged key', async () => {
+    expect(() => promoteTokenKey(secret, { nowSeconds: now, keepSeconds: keep })).toThrow(/stage one first/);
+  });
+
+  it('the published set never carries a private member, even when previous holds one by mistake', async () => {
+    const withPrivate = { current: secret.current, next: (await newTokenKeySecret()).current, previous: [(await newTokenKeySecret()).current] };
+    const keys = parseTokenKey(withPrivate).jwks.keys;
+    expect(keys).toHaveLength(3);
+    for (const key of keys) expect(Object.keys(key).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
   });
 });
