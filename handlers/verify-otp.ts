@@ -10,7 +10,7 @@ import { jsonBodyMiddleware } from '../middleware/json-body';
 import { secretsMiddleware, type WithSecrets } from '../middleware/secrets';
 import { validateVerifyOtp } from '../schemas/validators.generated';
 
-/** POST /auth/verify-otp. The attempt budgets are decided in lib/otp/verify (they need the code's record). */
+/** POST /auth/verify-otp. The attempt budgets are decided in lib/otp/verify (they need the code's record, in the same round trip). */
 const config = loadConfig();
 const store = createDynamoStore({ table: config.table });
 
@@ -24,7 +24,7 @@ export const handler = httpApi({ corsAllowedOrigins: config.corsAllowedOrigins, 
     const e = event as unknown as Event;
     try {
       const ctx = context as WithSecrets<'hashKey' | 'tokenKey'>;
-      const body = await verifyOtp({ config, store }, { ...e.body, hashKey: ctx.hashKey, tokenKey: ctx.tokenKey });
+      const body = await verifyOtp({ config, store }, { ...e.body, hashKey: ctx.hashKey, tokenKey: ctx.tokenKey, sourceIp: e.requestContext?.http?.sourceIp });
       count('OtpVerified');
       return { statusCode: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
     } catch (error) {

@@ -15,12 +15,23 @@ export interface Config {
   otpLength: number;
   otpTtlSeconds: number;
   verifyMaxAttempts: number;
-  verifyMaxFailuresPerPhonePerHour: number;
+  /** Wrong codes per client IP (IPv6: per /64) per UTC hour, across numbers. */
+  verifyMaxFailuresPerIpPerHour: number;
   sendCooldownSeconds: number;
   sendLimitPerPhonePerHour: number;
   sendLimitPerPhonePerDay: number;
   sendLimitPerIpPerHour: number;
   sendBudgetPerDay: number;
+  /** The part of the daily budget numbers not trusted (not verified within trustedNumberDays) may draw on. */
+  sendBudgetNewNumbersPerDay: number;
+  trustedNumberDays: number;
+  challengeProvider: ChallengeProvider;
+  challengeMode: 'enforce' | 'monitor';
+  challengeSecretId: string;
+  /** The provider's siteverify endpoint (its public one unless CHALLENGE_VERIFY_URL says otherwise). */
+  challengeVerifyUrl: string;
+  /** TEST_NUMBERS: number → fixed code; such a send calls no provider (never in the prod stage). */
+  testNumbers: ReadonlyMap<string, string>;
   tokenTtlSeconds: number;
   /** The token's `iss` and `aud` claims; a checkout backend requires both. */
   tokenIssuer: string;
@@ -36,6 +47,14 @@ export interface Config {
 }
 
 type Env = Record<string, string | undefined>;
+
+export type ChallengeProvider = 'none' | 'turnstile' | 'hcaptcha' | 'recaptcha';
+/** Each provider's public server-side verification endpoint. */
+export const SITEVERIFY_URLS: Record<Exclude<ChallengeProvider, 'none'>, string> = {
+  turnstile: 'https://challenges.cloudflare.com/turnstile/v0/siteverify',
+  hcaptcha: 'https://api.hcaptcha.com/siteverify',
+  recaptcha: 'https://www.google.com/recaptcha/api/siteverify',
+};
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -77,6 +96,28 @@ const url = (env: Env, name: string, fallback: string): string => {
   return v.replace(/\/+$/, '');
 };
 
+const oneOf = <T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T => {
+  const v = str(env, name, fallback);
+  if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return v as T;
+};
+
+/** `+919876543210:123456,+919876543211:654321`: numbers that get a fixed code and no SMS (staging tests). */
+const testNumbers = (env: Env, otpLength: number): Map<string, string> => {
+  const out = new Map<string, string>();
+  for (const pair of list(env, 'TEST_NUMBERS', '')) {
+    const m = /^(\+[1-9]\d{6,14}):(\d+)$/.exec(pair);
+    if (m === null || m[2]!.length !== otpLength) {
+      throw new ConfigError(`TEST_NUMBERS must be comma-separated "+E164:code" pairs with ${otpLength}-digit codes, got "${pair.replace(/\d{4}(?=\d{4}(:|$))/, '****')}"`);
+    }
+    out.set(m[1]!, m[2]!);
+  }
+  if (out.size > 0 && str(env, 'STAGE', 'dev') === 'prod') {
+    throw new ConfigError('TEST_NUMBERS must be empty in the prod stage: a test number gets a fixed code and no SMS');
+  }
+  return out;
+};
+
 // A claim value a backend types into its verifier: printable ASCII, no spaces, at most 200 characters.
 const claim = (env: Env, name: string, fallback: string): string => {
   const v = str(env, name, fallback);
@@ -100,6 +141,9 @@ export const loadConfig = (env: Env = process.env): Config => {
       throw new ConfigError(`CORS_ALLOWED_ORIGINS must be origins like "https://shop.example", got "${origin}"`);
     }
   }
+  const otpLength = int(env, 'OTP_LENGTH', 6, 4, 8);
+  const sendBudgetPerDay = int(env, 'SEND_BUDGET_PER_DAY', 10000, 1);
+  const challengeProvider = oneOf(env, 'CHALLENGE_PROVIDER', ['none', 'turnstile', 'hcaptcha', 'recaptcha'] as const, 'none');
   const templateId = env.STARTMESSAGING_TEMPLATE_ID?.trim() || undefined;
   const appName = env.STARTMESSAGING_APP_NAME?.trim() || undefined;
   return {
@@ -110,15 +154,22 @@ export const loadConfig = (env: Env = process.env): Config => {
     tokenKeySecretId: str(env, 'TOKEN_KEY_SECRET_ID', 'otp/token-key'),
     table: str(env, 'OTP_TABLE', `otp-${str(env, 'STAGE', 'dev')}`),
     allowedCountryCodes,
-    otpLength: int(env, 'OTP_LENGTH', 6, 4, 8),
+    otpLength,
     otpTtlSeconds: int(env, 'OTP_TTL_SECONDS', 300, 1, 600),
     verifyMaxAttempts: int(env, 'VERIFY_MAX_ATTEMPTS', 3, 1),
-    verifyMaxFailuresPerPhonePerHour: int(env, 'VERIFY_MAX_FAILURES_PER_PHONE_PER_HOUR', 10, 1),
+    verifyMaxFailuresPerIpPerHour: int(env, 'VERIFY_MAX_FAILURES_PER_IP_PER_HOUR', 30, 1),
     sendCooldownSeconds: int(env, 'SEND_COOLDOWN_SECONDS', 60, 0),
     sendLimitPerPhonePerHour: int(env, 'SEND_LIMIT_PER_PHONE_PER_HOUR', 5, 1),
     sendLimitPerPhonePerDay: int(env, 'SEND_LIMIT_PER_PHONE_PER_DAY', 10, 1),
     sendLimitPerIpPerHour: int(env, 'SEND_LIMIT_PER_IP_PER_HOUR', 20, 1),
-    sendBudgetPerDay: int(env, 'SEND_BUDGET_PER_DAY', 10000, 1),
+    sendBudgetPerDay,
+    sendBudgetNewNumbersPerDay: int(env, 'SEND_BUDGET_NEW_NUMBERS_PER_DAY', Math.max(1, Math.floor(0.6 * sendBudgetPerDay)), 1),
+    trustedNumberDays: int(env, 'TRUSTED_NUMBER_DAYS', 90, 1),
+    challengeProvider,
+    challengeMode: oneOf(env, 'CHALLENGE_MODE', ['enforce', 'monitor'] as const, 'enforce'),
+    challengeSecretId: str(env, 'CHALLENGE_SECRET_ID', 'otp/challenge-secret'),
+    challengeVerifyUrl: challengeProvider === 'none' ? '' : url(env, 'CHALLENGE_VERIFY_URL', SITEVERIFY_URLS[challengeProvider]),
+    testNumbers: testNumbers(env, otpLength),
     tokenTtlSeconds: int(env, 'TOKEN_TTL_SECONDS', 600, 1),
     tokenIssuer: claim(env, 'TOKEN_ISSUER', 'otp-service'),
     tokenAudience: claim(env, 'TOKEN_AUDIENCE', 'checkout'),

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'invalid_request'
   | 'invalid_phone_number'
   | 'country_not_allowed'
+  | 'challenge_failed'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'idempotency_conflict'
@@ -72,6 +73,14 @@ export class CountryNotAllowed extends OtpError {
   }
 }
 
+export class ChallengeFailed extends OtpError {
+  readonly statusCode = 403;
+  readonly code = 'challenge_failed';
+  constructor() {
+    super('Please confirm you are not a robot, then ask for the code again.');
+  }
+}
+
 export class PayloadTooLarge extends OtpError {
   readonly statusCode = 413;
   readonly code = 'payload_too_large';
@@ -122,8 +131,14 @@ export class InvalidCode extends OtpError {
 export class TooManyAttempts extends OtpError {
   readonly statusCode = 429;
   readonly code = 'too_many_attempts';
-  constructor() {
-    super('Too many wrong codes. Request a new code.');
+  /** With `retryAfterSeconds`: the client's IP failure budget is spent (the code itself is still alive). */
+  constructor(retryAfterSeconds?: number) {
+    super(retryAfterSeconds === undefined ? 'Too many wrong codes. Request a new code.' : 'Too many wrong codes from this network. Please wait before trying again.');
+    if (retryAfterSeconds !== undefined) {
+      const s = retryAfter(retryAfterSeconds);
+      this.headers['Retry-After'] = String(s);
+      this.extra.retryAfterSeconds = s;
+    }
   }
 }
 
@@ -206,6 +221,8 @@ export class InternalError extends OtpError {
 /** Errors after which the provider certainly sent nothing: the rate limits taken for the request are given back. */
 export const providerSentNothing = (error: unknown): boolean =>
   error instanceof ProviderRateLimited ||
+  // The store failed before the provider was asked (storing the new code).
+  (error instanceof ServiceUnavailable && error.reason === 'store') ||
   (error instanceof ServiceUnavailable && error.reason === 'wallet') ||
   (error instanceof UpstreamError && error.kind !== 'server_error' && error.kind !== 'connection' && error.kind !== 'bad_response');
 

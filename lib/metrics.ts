@@ -7,7 +7,15 @@ import type { MiddlewareObj, Request } from '@middy/core';
  */
 export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'OtpService', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'otp-service' });
 
-export const count = (name: 'OtpSent' | 'OtpVerified' | 'OtpVerifyFailed'): void => {
+export type CountMetric =
+  | 'OtpSent'
+  | 'OtpVerified'
+  | 'OtpVerifyFailed'
+  | 'NewNumberSent'
+  | 'ChallengePassed'
+  | 'ChallengeFailed'
+  | 'ChallengeUnavailable';
+export const count = (name: CountMetric): void => {
   metrics.addMetric(name, MetricUnit.Count, 1);
 };
 

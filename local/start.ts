@@ -24,6 +24,7 @@ import { corsRulesFor, createFrontServer, type CorsRules } from './front-server'
 import { awsEnvFor, dummyAwsEnv, freePort, LOCALHOST, privateBuildFolder, REPO_ROOT, waitForPort } from './env';
 import { startSandboxProvider, type Sandbox } from './sandbox-provider';
 import { checkKeySecrets, localKeySecrets, startSecretsStandIn } from './secrets';
+import { DEFAULT_CHALLENGE_SECRET, startSiteverifyStandIn } from './siteverify';
 
 export const SERVERLESS_BIN = join(REPO_ROOT, 'node_modules', 'serverless', 'bin', 'serverless.js');
 const STAGE = 'dev';
@@ -82,6 +83,7 @@ export const startLocalPieces = async (
           [apiKeySecretId]: base.SM_API_KEY || 'sm_test_local',
           // Fresh keys per start: codes and tokens from an earlier run stop verifying, like after a rotation.
           ...(await localKeySecrets({ hashSecretId, tokenKeySecretId })),
+          [base.CHALLENGE_SECRET_ID?.trim() || 'otp/challenge-secret']: base.CHALLENGE_SECRET || DEFAULT_CHALLENGE_SECRET,
         },
       });
       closers.push(() => secrets.close());
@@ -100,6 +102,15 @@ export const startLocalPieces = async (
       closers.push(() => started.close());
       env.STARTMESSAGING_BASE_URL = started.url;
       describe.push(`StartMessaging   ${started.url} (sandbox; expects the API key ${base.SM_API_KEY ? 'from SM_API_KEY' : 'sm_test_local (SM_API_KEY)'}; each code is printed as a [sandbox-sms] line)`);
+    }
+
+    // A bot challenge provider configured without its endpoint: a local siteverify with documented test tokens.
+    const provider = base.CHALLENGE_PROVIDER?.trim();
+    if (provider && provider !== 'none' && !base.CHALLENGE_VERIFY_URL) {
+      const siteverify = await startSiteverifyStandIn({ secret: base.CHALLENGE_SECRET || DEFAULT_CHALLENGE_SECRET });
+      closers.push(() => siteverify.close());
+      env.CHALLENGE_VERIFY_URL = siteverify.url;
+      describe.push(`Bot challenge    ${siteverify.url} (${provider} siteverify stand-in: token challenge-pass passes, challenge-fail fails)`);
     }
   } catch (err) {
     await close();

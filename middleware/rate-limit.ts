@@ -3,52 +3,48 @@ import { RateLimited, ServiceUnavailable, providerSentNothing } from '../lib/err
 import { logger } from '../lib/log';
 import { countRateLimited } from '../lib/metrics';
 import { keysFor, pseudonym } from '../lib/otp/keys';
-import { giveBack, takeAll, type Grant, type TakeOutcome } from '../lib/ratelimit/limiter';
+import { giveBack, takeAll, type Grant } from '../lib/ratelimit/limiter';
 import type { RateLimitRule } from '../lib/ratelimit/rules';
 import type { Store } from '../lib/store/types';
 import type { SecretsContext } from './secrets';
 
 /**
- * The DynamoDB rate limit, as a Middy layer before the provider call.
+ * The DynamoDB rate limit, as a Middy layer before the use case. It only counts: what the request
+ * does once let through is the handler's business.
  *
  * before: takes every rule that applies (lib/ratelimit/limiter: one conditional write per rule,
- * in parallel). A refusal is 429 rate_limited with Retry-After (or 503 for a rule whose refusal
- * is 'unavailable', the shared daily budget); the answer never says which rule refused, the log
- * does (by rule name, never the number).
- * `afterTaken`: a write the route needs once the limits are taken (send: storing the new code),
- * made right after the takes succeed (or at once when `skip` says the request is already charged);
- * the function it resolves to undoes it and runs whenever the takes are given back. A refused send
- * makes no such write, so it leaves no trace. (Not issued in
- * the same round trip as the takes: in a burst, every refused send's write would replace the code
- * of the send that won, and their undos, landing in any order, can leave a refused send's code
- * current, so the code that was delivered no longer verifies.)
+ * in parallel, with the number's trust looked up in the same round trip). A refusal is 429
+ * rate_limited with Retry-After (or 503 for a rule whose refusal is 'unavailable', the shared
+ * budgets); the answer never says which rule refused, the log does (by rule name, never the number).
+ * after: waits for the pool units a trusted number gave back while the handler ran.
  * onError: when the provider certainly sent nothing (lib/errors providerSentNothing), what was
- * taken is given back (and `afterTaken` undone), so a failed send does not cost the person their
- * cooldown, budget or pending code.
+ * taken is given back, so a failed send does not cost the person their cooldown or budget.
  */
 export interface RateLimitOptions<I> {
   store: Store;
   rules: readonly RateLimitRule<I>[];
   /** What the rules' `subject` functions read, from the request. */
   input: (request: Request) => I;
-  afterTaken?: (request: Request) => Promise<Undo>;
+  /** Whether the request's number is trusted (it then draws on no `pool` rule). */
+  trusted?: (request: Request) => Promise<boolean>;
   /** Requests already charged (an idempotent retry of a send whose outcome was uncertain) take nothing. */
   skip?: (request: Request) => boolean;
   now?: () => number;
+  retryDelaysMs?: readonly number[];
 }
-export type Undo = () => Promise<void>;
 
-const OPTION_KEYS = new Set(['store', 'rules', 'input', 'afterTaken', 'skip', 'now']);
+const OPTION_KEYS = new Set(['store', 'rules', 'input', 'trusted', 'skip', 'now', 'retryDelaysMs']);
 const TAKEN = Symbol('rate-limit grants');
-type WithGrants = Request & { [TAKEN]?: { grants: Grant[]; undo: Undo | undefined } };
-const undoQuietly = async (undo: Undo | undefined): Promise<void> => {
-  // Best effort, like a give-back: if it fails the newer code simply stays current.
-  await undo?.().catch((error: unknown) => logger.warn('could not undo the write made after the rate limit', { error }));
-};
+type Taken = { grants: Grant[]; settled: Promise<void> };
+type WithGrants = Request & { [TAKEN]?: Taken };
+
+const RULES = Symbol('rules taken');
+/** For the handler (given the invocation's context): the rules this request drew on (none when it took none). */
+export const rulesTaken = (context: object): readonly string[] => (context as { [RULES]?: string[] })[RULES] ?? [];
 
 export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj => {
   for (const key of Object.keys(opts)) if (!OPTION_KEYS.has(key)) throw new TypeError(`rateLimitMiddleware: unknown option "${key}"`);
-  const { store, rules, input, afterTaken, skip } = opts;
+  const { store, rules, input, trusted, skip, retryDelaysMs } = opts;
   const now = opts.now ?? Date.now;
   if (typeof store?.takeWindow !== 'function') throw new TypeError('rateLimitMiddleware: store is required');
   const names = new Set<string>();
@@ -61,35 +57,40 @@ export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj
   }
 
   const rateLimitMiddlewareBefore = async (request: WithGrants): Promise<void> => {
-    const keys = keysFor((request.context as unknown as SecretsContext).hashKey);
-    const outcome: TakeOutcome = skip?.(request)
-      ? { ok: true, grants: [] }
-      : await takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now());
-    if (outcome.ok) {
-      let undo: Undo | undefined;
-      try {
-        undo = await afterTaken?.(request);
-      } catch (error) {
-        await giveBack(store, outcome.grants);
-        throw error;
-      }
-      request[TAKEN] = { grants: outcome.grants, undo };
+    (request.context as { [RULES]?: string[] })[RULES] = [];
+    if (skip?.(request)) {
+      request[TAKEN] = { grants: [], settled: Promise.resolve() };
       return;
     }
-    const retryAfter = Math.max(...outcome.refusals.map((r) => r.retryAfterSeconds));
+    const keys = keysFor((request.context as unknown as SecretsContext).hashKey);
+    const outcome = await takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now(), {
+      ...(trusted ? { trusted: trusted(request) } : {}),
+      ...(retryDelaysMs ? { retryDelaysMs } : {}),
+    });
+    if (outcome.ok) {
+      request[TAKEN] = { grants: outcome.grants, settled: outcome.settled };
+      (request.context as { [RULES]?: string[] })[RULES] = outcome.grants.map((g) => g.rule);
+      return;
+    }
     for (const refusal of outcome.refusals) countRateLimited(refusal.rule);
-    logger.info('send refused by rate limit', { rules: outcome.refusals.map((r) => r.rule), retryAfterSeconds: Math.ceil(retryAfter) });
-    if (outcome.refusals.some((r) => r.refusal === 'unavailable')) throw new ServiceUnavailable('budget', retryAfter);
-    throw new RateLimited(retryAfter);
+    logger.info('send refused by rate limit', { rules: outcome.refusals.map((r) => r.rule), retryAfterSeconds: Math.ceil(outcome.retryAfterSeconds) });
+    if (outcome.refusal === 'unavailable') throw new ServiceUnavailable('budget', outcome.retryAfterSeconds);
+    throw new RateLimited(outcome.retryAfterSeconds);
+  };
+
+  const rateLimitMiddlewareAfter = async (request: WithGrants): Promise<void> => {
+    await request[TAKEN]?.settled;
   };
 
   const rateLimitMiddlewareOnError = async (request: WithGrants): Promise<void> => {
     const taken = request[TAKEN];
-    if (taken === undefined || !providerSentNothing(request.error)) return;
+    if (taken === undefined) return;
+    await taken.settled;
+    if (!providerSentNothing(request.error)) return;
     request[TAKEN] = undefined;
-    await Promise.all([giveBack(store, taken.grants), undoQuietly(taken.undo)]);
+    await giveBack(store, taken.grants);
     logger.info('rate limits given back after a send the provider refused', { rules: taken.grants.map((g) => g.rule) });
   };
 
-  return { before: rateLimitMiddlewareBefore, onError: rateLimitMiddlewareOnError };
+  return { before: rateLimitMiddlewareBefore, after: rateLimitMiddlewareAfter, onError: rateLimitMiddlewareOnError };
 };

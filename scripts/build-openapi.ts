@@ -34,6 +34,11 @@ const ERRORS: Record<ErrorCode, { status: number; summary: string; example: Json
     summary: 'A valid number whose calling code is not in ALLOWED_COUNTRY_CODES.',
     example: { message: 'Codes cannot be sent to numbers in this country.' },
   },
+  challenge_failed: {
+    status: 403,
+    summary: 'Bot challenge enforced (CHALLENGE_PROVIDER set, CHALLENGE_MODE=enforce) and `challengeToken` is missing or rejected by the provider. No SMS sent, no limit spent.',
+    example: { message: 'Please confirm you are not a robot, then ask for the code again.' },
+  },
   payload_too_large: {
     status: 413,
     summary: 'Body over 4 KiB.',
@@ -61,7 +66,8 @@ const ERRORS: Record<ErrorCode, { status: number; summary: string; example: Json
   },
   too_many_attempts: {
     status: 429,
-    summary: "The code's attempt budget (or the number's) is spent; the code is dead.",
+    summary:
+      "The code's attempt budget is spent (the code is dead), or the client's IP failure budget (VERIFY_MAX_FAILURES_PER_IP_PER_HOUR) is: then with `Retry-After` and `retryAfterSeconds`, and the guess is not judged.",
     example: { message: 'Too many wrong codes. Request a new code.' },
   },
   otp_expired: {
@@ -111,6 +117,7 @@ const ROUTE_ERRORS: Record<'send' | 'verify' | 'jwks', ErrorCode[]> = {
     'invalid_request',
     'invalid_phone_number',
     'country_not_allowed',
+    'challenge_failed',
     'idempotency_conflict',
     'payload_too_large',
     'unsupported_media_type',

@@ -1,20 +1,8 @@
-import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Keys } from './keys';
 
-/**
- * A code of `length` digits. Random (CSPRNG) unless `seed` is given: a send that
- * carries an Idempotency-Key derives its code from the key, so a retry after an
- * uncertain provider answer (timeout) re-sends the same code under the same
- * provider idempotency key and whatever reached the phone still verifies.
- */
-export const generateCode = (length: number, keys?: Keys, seed?: string): string => {
-  if (seed === undefined || keys === undefined) {
-    return String(randomInt(0, 10 ** length)).padStart(length, '0');
-  }
-  const digest = createHmac('sha256', keys.code).update(`seed\0${seed}`).digest();
-  // 64 bits mod 10^8: bias below 1e-11.
-  return (digest.readBigUInt64BE(0) % 10n ** BigInt(length)).toString().padStart(length, '0');
-};
+/** A code of `length` digits, always fresh from the CSPRNG: nothing a client sends can predict it. */
+export const generateCode = (length: number): string => String(randomInt(0, 10 ** length)).padStart(length, '0');
 
 /** Only this keyed hash of a code is stored; bound to the code's id so equal codes hash differently. */
 export const hashCode = (keys: Keys, codeId: string, code: string): string =>
@@ -24,4 +12,31 @@ export const codeMatches = (keys: Keys, codeId: string, code: string, storedHash
   const a = Buffer.from(hashCode(keys, codeId, code));
   const b = Buffer.from(storedHash);
   return a.length === b.length && timingSafeEqual(a, b);
+};
+
+/**
+ * A code kept for an idempotent retry: base64url(nonce ‖ AES-256-GCM(code) ‖ tag) under the
+ * service-only `retryCode` key, bound (AAD) to the record it lives in, so a sealed code copied
+ * into another record does not open.
+ */
+const NONCE = 12;
+const TAG = 16;
+const aad = (boundTo: string) => Buffer.from(`retry-code/v1\0${boundTo}`);
+
+export const sealCode = (keys: Keys, code: string, boundTo: string): string => {
+  const nonce = randomBytes(NONCE);
+  const cipher = createCipheriv('aes-256-gcm', keys.retryCode, nonce).setAAD(aad(boundTo));
+  return Buffer.concat([nonce, cipher.update(code, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url');
+};
+
+export const openCode = (keys: Keys, sealed: string, boundTo: string): string | undefined => {
+  const raw = Buffer.from(sealed, 'base64url');
+  if (raw.length <= NONCE + TAG) return undefined;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', keys.retryCode, raw.subarray(0, NONCE)).setAAD(aad(boundTo));
+    decipher.setAuthTag(raw.subarray(raw.length - TAG));
+    return Buffer.concat([decipher.update(raw.subarray(NONCE, raw.length - TAG)), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
 };

@@ -1,10 +1,11 @@
 import type { Config } from '../config';
 import { InvalidCode, OtpExpired, ServiceUnavailable, TooManyAttempts } from '../errors';
 import { logger, maskPhone } from '../log';
+import { countRateLimited } from '../metrics';
 import { verifyFailureRule } from '../ratelimit/rules';
 import type { Store, WindowCounter } from '../store/types';
 import { codeMatches } from './codes';
-import { keysFor, pseudonym } from './keys';
+import { keysFor, pseudonym, type Keys } from './keys';
 import { openRequestId } from './request-id';
 import { phoneSubject } from './send';
 import { signOtpToken } from './token';
@@ -21,6 +22,8 @@ export interface VerifyRequest {
   /** The hash key (HASH_SECRET_ID, base64) and the token key secret (parsed JSON), from middleware/secrets.ts. */
   hashKey: string;
   tokenKey: unknown;
+  /** The caller's address (requestContext.http.sourceIp): wrong codes are counted per client. */
+  sourceIp: string | undefined;
 }
 
 export interface VerifyResponse {
@@ -30,74 +33,91 @@ export interface VerifyResponse {
 }
 
 /**
+ * A forged, tampered or foreign id has no record: it claims an attempt on a record that never
+ * exists, so it costs exactly the DynamoDB requests of an expired, superseded or used id.
+ */
+const DEAD_ID = { phone: 'dead-id', codeId: 'dead-id' };
+const decoyFor = (keys: Keys) => ({ subject: phoneSubject(keys, DEAD_ID.phone), codeId: DEAD_ID.codeId, phone: undefined });
+
+/**
  * Verify, exact under parallel guesses. Every guess first takes, atomically and in parallel (one
  * DynamoDB round trip): one attempt of the code (only while it is current, unexpired, unused and
- * under VERIFY_MAX_ATTEMPTS) and one unit of the number's hourly failure budget. Only a guess that
- * got both is judged, so N parallel guesses can never judge more than the budgets allow. A right
- * guess then marks the code used (single use: one winner) and gives its failure unit back.
+ * under VERIFY_MAX_ATTEMPTS) and one unit of the client's hourly failure budget
+ * (VERIFY_MAX_FAILURES_PER_IP_PER_HOUR; IPv6 by /64). Only a guess that got both is judged, so N
+ * parallel guesses can never judge more than the budgets allow.
+ *   - Over the client's budget: 429 too_many_attempts with Retry-After, the guess not judged and the
+ *     code's attempt given back; the code stays alive for whoever holds it. There is no per-number
+ *     failure budget: a stranger's wrong guesses on codes they requested never stop the owner.
+ *   - A wrong guess keeps its failure unit. A right guess marks the code used (single use: one
+ *     winner), gives its failure unit back and records the number as trusted (budget pools).
  */
 export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<VerifyResponse> => {
   const { config, store } = deps;
   const now = (deps.now ?? Date.now)();
   const keys = keysFor(req.hashKey);
 
-  // Unknown, tampered and foreign ids are answered exactly like expired ones.
   const opened = openRequestId(keys, req.otpRequestId);
-  if (opened === undefined) throw new OtpExpired();
-  const subject = phoneSubject(keys, opened.phone);
+  const target = opened === undefined ? decoyFor(keys) : { subject: phoneSubject(keys, opened.phone), codeId: opened.codeId, phone: opened.phone };
 
   const rule = verifyFailureRule(config);
+  const client = rule.subject({ sourceIp: req.sourceIp });
   const window = Math.floor(now / 1000 / rule.windowSeconds);
-  const failure: WindowCounter = {
-    rule: rule.name,
-    subject: pseudonym(keys, 'rate-limit', opened.phone),
-    window,
-    limit: rule.limit,
-    expiresAt: (window + 1) * rule.windowSeconds + 3600,
-  };
+  const failure: WindowCounter | undefined =
+    client === undefined
+      ? undefined
+      : { rule: rule.name, subject: pseudonym(keys, 'rate-limit', client), window, limit: rule.limit, expiresAt: (window + 1) * rule.windowSeconds + 3600 };
 
   const [claimed, budget] = await Promise.allSettled([
-    store.claimAttempt(subject, opened.codeId, config.verifyMaxAttempts, now),
-    store.takeWindow(failure),
+    store.claimAttempt(target.subject, target.codeId, config.verifyMaxAttempts, now),
+    failure === undefined ? Promise.resolve(0) : store.takeWindow(failure),
   ]);
+  const tookUnit = budget.status === 'fulfilled' && budget.value !== undefined && failure !== undefined;
+  const giveBackUnit = () => (tookUnit ? store.giveBackWindow(failure) : Promise.resolve());
   if (claimed.status === 'rejected' || budget.status === 'rejected') {
     // The attempt stays spent (safe side); a taken failure unit is given back.
-    if (budget.status === 'fulfilled' && budget.value !== undefined) await store.giveBackWindow(failure).catch(() => undefined);
+    await giveBackUnit().catch(() => undefined);
     const cause = claimed.status === 'rejected' ? claimed.reason : (budget as PromiseRejectedResult).reason;
     throw cause instanceof ServiceUnavailable ? cause : new ServiceUnavailable('store', undefined, cause);
   }
 
   const claim = claimed.value;
-  if (!claim.ok) {
-    if (budget.value !== undefined) await store.giveBackWindow(failure);
-    throw claim.reason === 'gone' ? new OtpExpired() : new TooManyAttempts();
-  }
   if (budget.value === undefined) {
-    // The number's budget across codes is spent: this code is dead too.
-    await store.exhaust(subject, opened.codeId, config.verifyMaxAttempts);
-    logger.info('verify refused by rate limit', { rules: [rule.name] });
-    throw new TooManyAttempts();
+    // The client is over its failure budget: nothing is judged and the code keeps its attempt.
+    if (claim.ok) await store.releaseAttempt(target.subject, target.codeId);
+    const retryAfter = ((window + 1) * rule.windowSeconds * 1000 - now) / 1000;
+    countRateLimited(rule.name);
+    logger.info('verify refused by rate limit', { rules: [rule.name], retryAfterSeconds: Math.ceil(retryAfter) });
+    throw new TooManyAttempts(retryAfter);
+  }
+  if (!claim.ok || target.phone === undefined) {
+    await giveBackUnit();
+    throw claim.ok || claim.reason === 'gone' ? new OtpExpired() : new TooManyAttempts();
   }
 
-  if (!codeMatches(keys, opened.codeId, req.otp, claim.codeHash)) {
-    // Whichever budget runs out first: the code's, or the number's across codes.
-    const attemptsRemaining = Math.min(config.verifyMaxAttempts - claim.attempts, failure.limit - budget.value);
-    logger.info('wrong code', { phone: maskPhone(opened.phone), attemptsRemaining });
+  if (!codeMatches(keys, target.codeId, req.otp, claim.codeHash)) {
+    const attemptsRemaining = config.verifyMaxAttempts - claim.attempts;
+    logger.info('wrong code', { phone: maskPhone(target.phone), attemptsRemaining });
     if (attemptsRemaining <= 0) throw new TooManyAttempts();
     throw new InvalidCode(attemptsRemaining);
   }
 
-  const [used] = await Promise.all([store.markUsed(subject, opened.codeId, now), store.giveBackWindow(failure)]);
+  const trustedUntil = now + config.trustedNumberDays * 86_400_000;
+  const [used] = await Promise.all([
+    store.markUsed(target.subject, target.codeId, now),
+    giveBackUnit(),
+    // Best effort: a number not recorded as trusted only draws on the smaller pool next time.
+    store.trust(target.subject, trustedUntil).catch((error: unknown) => logger.warn('could not record the number as trusted', { error })),
+  ]);
   if (!used) throw new OtpExpired();
 
   const { token, expiresAt } = await signOtpToken(req.tokenKey, {
-    phone: opened.phone,
+    phone: target.phone,
     otpRequestId: req.otpRequestId,
     nowSeconds: Math.floor(now / 1000),
     ttlSeconds: config.tokenTtlSeconds,
     issuer: config.tokenIssuer,
     audience: config.tokenAudience,
   });
-  logger.info('code verified', { phone: maskPhone(opened.phone) });
+  logger.info('code verified', { phone: maskPhone(target.phone) });
   return { verified: true, token, tokenExpiresAt: new Date(expiresAt * 1000).toISOString() };
 };

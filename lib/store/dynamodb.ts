@@ -13,7 +13,8 @@ import type { AttemptClaim, IdempotencyState, Interval, OtpRecord, Store, Window
  *   RL#<rule>#<window>#<subject>  { n, ttl }            counting rule, one item per fixed window
  *   GAP#<rule>#<subject>          { until, ttl }        gap rule (cooldown)
  *   OTP#<subject>                 { codeId, codeHash, expiresAt, attempts, usedAt?, sentAt, ttl }
- *   IDEM#<key>                    { fingerprint, owner, status, lockedUntil, response?, ttl }
+ *   IDEM#<key>                    { fingerprint, owner, status, lockedUntil, response?, retryCode?, ttl }
+ *   TRUST#<subject>               { trustedUntil, ttl }  a number that verified (budget pools)
  *
  * Every decision is one conditional write; no transactions (dynalite has none, and none is
  * needed: each rule owns its item). Any error other than a failed condition becomes
@@ -81,6 +82,7 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
   const gapKey = (i: Interval) => `GAP#${i.rule}#${i.subject}`;
   const otpKey = (subject: string) => `OTP#${subject}`;
   const idemKey = (key: string) => `IDEM#${key}`;
+  const trustKey = (subject: string) => `TRUST#${subject}`;
 
   return {
     async takeWindow(c) {
@@ -108,6 +110,11 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
           ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
         }),
       );
+    },
+
+    async countWindow(c) {
+      const item = await read(windowKey(c));
+      return typeof item?.n === 'number' ? item.n : 0;
     },
 
     async takeInterval(i) {
@@ -179,11 +186,13 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
           ConditionExpression: 'codeId = :codeId AND expiresAt > :now AND attribute_not_exists(usedAt) AND attempts < :max',
           ExpressionAttributeValues: { ':one': 1, ':codeId': codeId, ':now': now, ':max': maxAttempts },
           ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       if (r.ok) return { ok: true, codeHash: String(r.item?.codeHash), attempts: Number(r.item?.attempts) };
-      const item = r.item ?? (await read(otpKey(subject)));
+      // Always read (never ReturnValuesOnConditionCheckFailure, which DynamoDB fills only when the item
+      // exists): a refused claim then costs the same requests whether the id was forged, expired,
+      // superseded or used (API.md: equal work for dead ids).
+      const item = await read(otpKey(subject));
       const alive = item !== undefined && item.codeId === codeId && Number(item.expiresAt) > now && item.usedAt === undefined;
       return { ok: false, reason: alive ? 'exhausted' : 'gone' };
     },
@@ -201,23 +210,40 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
       return r.ok;
     },
 
-    async exhaust(subject, codeId, maxAttempts) {
+    async releaseAttempt(subject, codeId) {
       await write(
         new UpdateCommand({
           TableName,
           Key: { pk: otpKey(subject) },
-          UpdateExpression: 'SET attempts = :max',
-          ConditionExpression: 'codeId = :codeId',
-          ExpressionAttributeValues: { ':max': maxAttempts, ':codeId': codeId },
+          UpdateExpression: 'ADD attempts :minus',
+          ConditionExpression: 'codeId = :codeId AND attempts > :zero',
+          ExpressionAttributeValues: { ':minus': -1, ':codeId': codeId, ':zero': 0 },
         }),
       );
     },
 
-    async beginIdempotent(key, fingerprint, owner, now, lockMs, ttlSeconds): Promise<IdempotencyState> {
+    async trust(subject, until) {
+      await write(new PutCommand({ TableName, Item: { pk: trustKey(subject), trustedUntil: until, ttl: Math.ceil(until / 1000) + 3600 } }));
+    },
+
+    async isTrusted(subject, now) {
+      const item = await read(trustKey(subject));
+      return typeof item?.trustedUntil === 'number' && item.trustedUntil > now;
+    },
+
+    async beginIdempotent(key, fingerprint, owner, now, lockMs, ttlSeconds, retryCode): Promise<IdempotencyState> {
       const r = await write(
         new PutCommand({
           TableName,
-          Item: { pk: idemKey(key), fingerprint, owner, status: 'pending', lockedUntil: now + lockMs, ttl: Math.ceil(now / 1000) + ttlSeconds },
+          Item: {
+            pk: idemKey(key),
+            fingerprint,
+            owner,
+            status: 'pending',
+            lockedUntil: now + lockMs,
+            ttl: Math.ceil(now / 1000) + ttlSeconds,
+            ...(retryCode === undefined ? {} : { retryCode }),
+          },
           // Taken over: a pending record whose owner died (lock expired), or a charged one with the same body.
           ConditionExpression:
             'attribute_not_exists(pk) OR (#status = :pending AND lockedUntil < :now) OR (#status = :charged AND fingerprint = :fingerprint)',
@@ -226,7 +252,23 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
           ReturnValues: 'ALL_OLD',
         }),
       );
-      if (r.ok) return { state: 'acquired', charged: r.item?.status === 'charged' };
+      if (r.ok) {
+        // Taken over from an attempt that may have delivered its code: keep that code (retries only).
+        const first = typeof r.item?.retryCode === 'string' ? r.item.retryCode : undefined;
+        if (first !== undefined && first !== retryCode) {
+          await write(
+            new UpdateCommand({
+              TableName,
+              Key: { pk: idemKey(key) },
+              UpdateExpression: 'SET retryCode = :first',
+              ConditionExpression: '#owner = :owner',
+              ExpressionAttributeNames: { '#owner': 'owner' },
+              ExpressionAttributeValues: { ':first': first, ':owner': owner },
+            }),
+          );
+        }
+        return { state: 'acquired', charged: r.item?.status === 'charged', retryCode: first ?? retryCode };
+      }
       return (await this.readIdempotent(key)) ?? { state: 'pending', fingerprint };
     },
 
@@ -244,7 +286,8 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
         new UpdateCommand({
           TableName,
           Key: { pk: idemKey(key) },
-          UpdateExpression: 'SET #status = :done, #response = :response REMOVE lockedUntil',
+          // The code is delivered: a replay needs only the answer, so the sealed code goes.
+          UpdateExpression: 'SET #status = :done, #response = :response REMOVE lockedUntil, retryCode',
           ConditionExpression: '#owner = :owner',
           ExpressionAttributeNames: { '#status': 'status', '#response': 'response', '#owner': 'owner' },
           ExpressionAttributeValues: { ':done': 'done', ':response': response, ':owner': owner },

@@ -39,8 +39,11 @@ export type AttemptClaim =
   | { ok: false; reason: 'gone' | 'exhausted' };
 
 export type IdempotencyState =
-  /** `charged`: an earlier attempt with this key took the limits and may have reached the phone. */
-  | { state: 'acquired'; charged: boolean }
+  /**
+   * `charged`: an earlier attempt with this key took the limits and may have reached the phone.
+   * `retryCode`: the sealed code the record keeps (the first attempt's, when one existed).
+   */
+  | { state: 'acquired'; charged: boolean; retryCode: string | undefined }
   | { state: 'done'; fingerprint: string; response: string }
   | { state: 'pending'; fingerprint: string }
   | { state: 'charged'; fingerprint: string };
@@ -49,6 +52,8 @@ export interface Store {
   /** The window's count after this take, or undefined when the window is full. */
   takeWindow(counter: WindowCounter): Promise<number | undefined>;
   giveBackWindow(counter: WindowCounter): Promise<void>;
+  /** The window's count now (0 when nobody took it). */
+  countWindow(counter: WindowCounter): Promise<number>;
   /** Returns the blocking `until` (epoch ms) when refused, if the store could tell. */
   takeInterval(interval: Interval): Promise<{ ok: true } | { ok: false; until: number | undefined }>;
   giveBackInterval(interval: Interval): Promise<void>;
@@ -64,10 +69,18 @@ export interface Store {
   claimAttempt(subject: string, codeId: string, maxAttempts: number, now: number): Promise<AttemptClaim>;
   /** Single use: true for exactly one caller. */
   markUsed(subject: string, codeId: string, now: number): Promise<boolean>;
-  /** Kills the code (its attempt budget is spent). */
-  exhaust(subject: string, codeId: string, maxAttempts: number): Promise<void>;
+  /** Gives back an attempt `claimAttempt` spent on a guess that was not judged after all. */
+  releaseAttempt(subject: string, codeId: string): Promise<void>;
 
-  beginIdempotent(key: string, fingerprint: string, owner: string, now: number, lockMs: number, ttlSeconds: number): Promise<IdempotencyState>;
+  /** A number that verified: trusted (draws on the whole daily budget) until `until` (epoch ms). */
+  trust(subject: string, until: number): Promise<void>;
+  isTrusted(subject: string, now: number): Promise<boolean>;
+
+  /**
+   * Takes the key (new, or taken over from a dead or charged attempt). `retryCode` is kept in the record
+   * unless it already holds one from an earlier attempt, which is then kept and returned instead.
+   */
+  beginIdempotent(key: string, fingerprint: string, owner: string, now: number, lockMs: number, ttlSeconds: number, retryCode?: string): Promise<IdempotencyState>;
   readIdempotent(key: string): Promise<IdempotencyState | undefined>;
   completeIdempotent(key: string, owner: string, response: string): Promise<void>;
   abandonIdempotent(key: string, owner: string): Promise<void>;

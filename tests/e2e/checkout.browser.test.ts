@@ -826,3 +826,62 @@ describe('checkout page against `npm start` (real handlers, sandbox SMS)', () =>
     expect(graceful).toBe(true);
   }, 40_000);
 });
+
+describe('the widget with a bot challenge against `npm start` (CHALLENGE_PROVIDER=turnstile: local siteverify and stand-in widget)', () => {
+  let stack: LocalStack | undefined;
+  let stackError: Error | undefined;
+
+  beforeAll(async () => {
+    try {
+      stack = await startLocalStack({ env: { CHALLENGE_PROVIDER: 'turnstile' }, readyTimeoutMs: 90_000 });
+    } catch (error) {
+      stackError = error as Error;
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    if (stack && groupAlive(stack.pid)) await stack.stop(10_000);
+  }, 30_000);
+
+  it('renders the check, sends its token, and the service refuses a failing one with 403 challenge_failed', async () => {
+    if (!stack) throw stackError ?? new Error('the local stack did not start');
+    const s = stack;
+    const page = await newPage();
+    const problems = await watchPageProblems(page);
+    const bodies: unknown[] = [];
+    let forceFail = true;
+    // The first send carries the documented failing test token instead of the one the check handed over.
+    await page.route(`${s.url}/auth/send-otp`, async (route) => {
+      const body = route.request().postDataJSON() as Record<string, unknown>;
+      bodies.push(body);
+      if (!forceFail) return route.continue();
+      forceFail = false;
+      return route.continue({ postData: JSON.stringify({ ...body, challengeToken: 'challenge-fail' }) });
+    });
+    await serveAxe(page, s.url);
+    await openPage(page, `${s.url}/`);
+    const box = page.locator('[data-testid="challenge-checkbox"]');
+    await box.waitFor();
+    await expectAxeClean(page, 'npm start + challenge: phone step');
+
+    const mark = s.output().length;
+    await box.check();
+    await sendFor(page);
+    expect(await errorShown(page, 'challenge_failed')).toMatch(/security check did not pass/);
+    expect(await box.isChecked()).toBe(false);
+    expect(s.smsSince(mark)).toEqual([]);
+
+    await box.check();
+    await page.click(T('send-button'));
+    await page.waitForSelector(T('verify-form'), { state: 'visible', timeout: 30_000 });
+    expect(bodies).toEqual([
+      { phoneNumber: PHONE, challengeToken: 'challenge-pass' },
+      { phoneNumber: PHONE, challengeToken: 'challenge-pass' },
+    ]);
+    const sms = await s.waitForSms(mark);
+    await verifyWith(page, sms.code);
+    await page.waitForSelector(T('success'), { state: 'visible', timeout: 20_000 });
+    await expectAxeClean(page, 'npm start + challenge: done');
+    expect(problems()).toEqual([]);
+  }, 120_000);
+});

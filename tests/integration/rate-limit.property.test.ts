@@ -2,7 +2,8 @@
  * Issue 3, as a property, through the REAL send handler (dynalite, the Secrets Manager stand-in, the sandbox
  * provider over HTTP): for any sequence of batches of concurrent sends, over a few numbers and source IPs, with
  * random small limits, the SMS the provider delivers never exceed any applicable limit: per number per hour and
- * per day, per IP per hour, the global daily budget, and the cooldown (no two deliveries to one number closer
+ * per day, per IP per hour, the global daily budget, the new-number pool (numbers not trusted draw on it; a
+ * trusted number, one that verified, does not), and the cooldown (no two deliveries to one number closer
  * than the gap). And a send that arrives alone is answered exactly as a model of the limits says: 201 if and
  * only if every limit has room, otherwise 429 (or 503 for the budget) with Retry-After = the longest wait.
  *
@@ -12,6 +13,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { keysFor } from '../../lib/otp/keys';
+import { phoneSubject } from '../../lib/otp/send';
 import { createTable } from '../../local/dynamo';
 import { startStack, type Answer, type Stack } from '../support/stack';
 
@@ -36,6 +41,7 @@ interface Limits {
   day: number;
   ip: number;
   budget: number;
+  newPool: number;
 }
 interface Send {
   phone: number;
@@ -43,6 +49,8 @@ interface Send {
 }
 interface Run {
   limits: Limits;
+  /** The number that verified before the run (it draws on no pool), or -1 for none. */
+  trusted: number;
   startMs: number;
   batches: { advanceMs: number; sends: Send[] }[];
 }
@@ -54,7 +62,9 @@ const arbRun: fc.Arbitrary<Run> = fc.record({
     day: fc.integer({ min: 1, max: 6 }),
     ip: fc.integer({ min: 1, max: 5 }),
     budget: fc.integer({ min: 1, max: 10 }),
+    newPool: fc.integer({ min: 1, max: 6 }),
   }),
+  trusted: fc.integer({ min: -1, max: PHONES.length - 1 }),
   // Often just before the top of an hour or midnight, so that windows roll over within the run.
   startMs: fc.oneof(fc.integer({ min: 0, max: DAY - 1 }), fc.constantFrom(HOUR - 1, DAY - 1, DAY - 500, 10 * HOUR - 1000)),
   batches: fc.array(
@@ -70,7 +80,7 @@ const arbRun: fc.Arbitrary<Run> = fc.record({
 });
 
 /** What API.md's limits allow for a send at `t`, given the sends admitted so far: the waits of every limit that refuses. */
-const model = (limits: Limits, admitted: { phone: number; ip: number; t: number }[], send: Send, t: number) => {
+const model = (limits: Limits, trusted: number, admitted: { phone: number; ip: number; t: number }[], send: Send, t: number) => {
   const waits: { rule: string; seconds: number }[] = [];
   const windowWait = (rule: string, limit: number, size: number, same: (a: { phone: number; ip: number }) => boolean) => {
     const w = Math.floor(t / size);
@@ -85,6 +95,7 @@ const model = (limits: Limits, admitted: { phone: number; ip: number; t: number 
   windowWait('phone-day', limits.day, DAY, (a) => a.phone === send.phone);
   windowWait('ip-hour', limits.ip, HOUR, (a) => a.ip === send.ip);
   windowWait('global-day', limits.budget, DAY, () => true);
+  if (send.phone !== trusted) windowWait('new-numbers-day', limits.newPool, DAY, (a) => a.phone !== trusted);
   return waits;
 };
 
@@ -109,7 +120,7 @@ afterAll(async () => {
 it('provider deliveries never exceed any limit, for any interleaving of concurrent sends; a send alone is answered exactly as the limits say', async () => {
   let runs = 0;
   await fc.assert(
-    fc.asyncProperty(arbRun, async ({ limits, startMs, batches }) => {
+    fc.asyncProperty(arbRun, async ({ limits, trusted, startMs, batches }) => {
       runs += 1;
       const table = `prop-${randomBytes(4).toString('hex')}`;
       await createTable(stack.dynamo.endpoint, table);
@@ -122,14 +133,22 @@ it('provider deliveries never exceed any limit, for any interleaving of concurre
         SEND_LIMIT_PER_PHONE_PER_DAY: String(limits.day),
         SEND_LIMIT_PER_IP_PER_HOUR: String(limits.ip),
         SEND_BUDGET_PER_DAY: String(limits.budget),
+        SEND_BUDGET_NEW_NUMBERS_PER_DAY: String(limits.newPool),
       });
+      if (trusted >= 0) {
+        // As a verify records it (lib/otp/verify.ts): the number's pseudonym, trusted for TRUSTED_NUMBER_DAYS.
+        const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: stack.dynamo.endpoint, region: 'ap-south-1', credentials: { accessKeyId: 'l', secretAccessKey: 'l' } }));
+        const subject = phoneSubject(keysFor(stack.hashKey), PHONES[trusted]!);
+        await doc.send(new PutCommand({ TableName: table, Item: { pk: `TRUST#${subject}`, trustedUntil: clock + 90 * DAY, ttl: 0 } }));
+        doc.destroy();
+      }
 
       const admitted: { phone: number; ip: number; t: number }[] = [];
       let exact = true;
       for (const batch of batches) {
         clock += batch.advanceMs;
         const t = clock;
-        const expected = batch.sends.length === 1 ? model(limits, admitted, batch.sends[0]!, t) : undefined;
+        const expected = batch.sends.length === 1 ? model(limits, trusted, admitted, batch.sends[0]!, t) : undefined;
         const answers = await Promise.all(batch.sends.map((s) => stack.send({ phoneNumber: PHONES[s.phone] }, { sourceIp: IPS[s.ip] })));
         answers.forEach((a, i) => {
           if (a.status === 201) admitted.push({ ...batch.sends[i]!, t });
@@ -146,7 +165,7 @@ it('provider deliveries never exceed any limit, for any interleaving of concurre
             expect({ t, status: a!.status }).toEqual({ t, status: 201 });
           } else {
             const retryAfter = Math.max(1, Math.ceil(Math.max(...expected.map((w) => w.seconds))));
-            const unavailable = expected.some((w) => w.rule === 'global-day');
+            const unavailable = expected.some((w) => w.rule === 'global-day' || w.rule === 'new-numbers-day');
             expect({ t, status: a!.status, error: a!.body.error, retryAfter: a!.headers['retry-after'] }).toEqual({
               t,
               status: unavailable ? 503 : 429,
@@ -173,6 +192,9 @@ it('provider deliveries never exceed any limit, for any interleaving of concurre
       expect(max((a) => `${a.phone}/${Math.floor(a.t / DAY)}`)).toBeLessThanOrEqual(limits.day);
       expect(max((a) => `${a.ip}/${Math.floor(a.t / HOUR)}`)).toBeLessThanOrEqual(limits.ip);
       expect(max((a) => `${Math.floor(a.t / DAY)}`)).toBeLessThanOrEqual(limits.budget);
+      const newPerDay = new Map<number, number>();
+      for (const a of admitted.filter((x) => x.phone !== trusted)) newPerDay.set(Math.floor(a.t / DAY), (newPerDay.get(Math.floor(a.t / DAY)) ?? 0) + 1);
+      for (const n of newPerDay.values()) expect(n).toBeLessThanOrEqual(limits.newPool);
       if (limits.cooldown > 0) {
         // Measured at the provider: the sandbox stamps each delivery with the (virtual) time it arrived.
         for (const p of PHONES) {

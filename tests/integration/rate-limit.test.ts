@@ -59,6 +59,8 @@ const start = async (env: Record<string, string>): Promise<Stack> => {
     SEND_LIMIT_PER_PHONE_PER_DAY: OUT_OF_THE_WAY,
     SEND_LIMIT_PER_IP_PER_HOUR: OUT_OF_THE_WAY,
     SEND_BUDGET_PER_DAY: OUT_OF_THE_WAY,
+    // The new-number pool has its own storms (abuse.test.ts); here every number may use the whole budget.
+    SEND_BUDGET_NEW_NUMBERS_PER_DAY: OUT_OF_THE_WAY,
     ...env,
   });
   return stack;
@@ -225,7 +227,7 @@ describe('a storm of 30 parallel sends lets exactly the limit through', () => {
   });
 });
 
-describe('verify: attempts per code and the failure budget per number', () => {
+describe('verify: attempts per code and the failure budget per client IP', () => {
   const wrongFor = (code: string) => (code === '000000' ? '111111' : '000000');
 
   it('40 parallel wrong guesses: at most VERIFY_MAX_ATTEMPTS judged, the rest too_many_attempts, and the right code is refused afterwards', async () => {
@@ -248,7 +250,7 @@ describe('verify: attempts per code and the failure budget per number', () => {
 
     const [otp] = await items(s, 'OTP#');
     expect(Number(otp?.attempts)).toBeLessThanOrEqual(3);
-    const [failures] = await items(s, 'RL#verify-failures-phone-hour#');
+    const [failures] = await items(s, 'RL#verify-failures-ip-hour#');
     expect(Number(failures?.n ?? 0)).toBeLessThanOrEqual(3);
 
     const right = await s.verify({ otpRequestId, otp: code });
@@ -256,68 +258,55 @@ describe('verify: attempts per code and the failure budget per number', () => {
     expect(right.body.error).toBe('too_many_attempts');
   });
 
-  it('the per-number budget (4 failures, 3 per code) spans resends: a resend does not reset it, the next code is dead even with the right digits', async () => {
-    const s = await start({ VERIFY_MAX_FAILURES_PER_PHONE_PER_HOUR: '4', VERIFY_MAX_ATTEMPTS: '3' });
-    const n = phone(401);
-    const first = await s.sendAndRead(n);
-    expect((await s.verify({ otpRequestId: first.otpRequestId, otp: wrongFor(first.code) })).body).toMatchObject({ error: 'invalid_code', attemptsRemaining: 2 });
-    expect((await s.verify({ otpRequestId: first.otpRequestId, otp: wrongFor(first.code) })).body).toMatchObject({ error: 'invalid_code', attemptsRemaining: 1 });
-
-    const second = await s.sendAndRead(n);
-    // A fresh code has its own 3 attempts, but the number has only 2 failures left: after this one, 1.
-    expect((await s.verify({ otpRequestId: second.otpRequestId, otp: wrongFor(second.code) })).body).toMatchObject({ error: 'invalid_code', attemptsRemaining: 1 });
-    // The fourth failure spends the number's budget: the answer says so at once.
-    const fourth = await s.verify({ otpRequestId: second.otpRequestId, otp: wrongFor(second.code) });
-    expect(fourth.body.error).toBe('too_many_attempts');
-    // The budget is spent: the second code's last attempt is refused, whatever the digits.
-    const fifth = await s.verify({ otpRequestId: second.otpRequestId, otp: second.code });
-    expect(fifth.status).toBe(429);
-    expect(fifth.body.error).toBe('too_many_attempts');
-
-    const third = await s.sendAndRead(n);
-    const right = await s.verify({ otpRequestId: third.otpRequestId, otp: third.code });
-    expect(right.status).toBe(429);
-    expect(right.body.error).toBe('too_many_attempts');
-    // The budget is per number: another number verifies normally.
-    const other = await s.sendAndRead(phone(402));
-    expect((await s.verify({ otpRequestId: other.otpRequestId, otp: other.code })).status).toBe(200);
-
-    // One counter per number: 4 held for the first, the second's unit given back when it verified.
-    const counters = await items(s, 'RL#verify-failures-phone-hour#');
+  it('the IP budget (4 failures) spans codes and numbers; over it, 429 with Retry-After to the hour, the guess not judged and the code left alive', async () => {
+    const at = Date.now();
+    const s = await start({ VERIFY_MAX_FAILURES_PER_IP_PER_HOUR: '4', VERIFY_MAX_ATTEMPTS: '3' });
+    const attacker = { sourceIp: ip(77) };
+    const a = await s.sendAndRead(phone(401));
+    const b = await s.sendAndRead(phone(402));
+    expect((await s.verify({ otpRequestId: a.otpRequestId, otp: wrongFor(a.code) }, attacker)).body).toMatchObject({ error: 'invalid_code', attemptsRemaining: 2 });
+    expect((await s.verify({ otpRequestId: a.otpRequestId, otp: wrongFor(a.code) }, attacker)).body).toMatchObject({ error: 'invalid_code', attemptsRemaining: 1 });
+    expect((await s.verify({ otpRequestId: b.otpRequestId, otp: wrongFor(b.code) }, attacker)).body).toMatchObject({ error: 'invalid_code', attemptsRemaining: 2 });
+    expect((await s.verify({ otpRequestId: b.otpRequestId, otp: wrongFor(b.code) }, attacker)).body).toMatchObject({ error: 'invalid_code', attemptsRemaining: 1 });
+    // The fifth failure from that address: refused before judging, even with the right digits.
+    const over = await s.verify({ otpRequestId: b.otpRequestId, otp: b.code }, attacker);
+    expect(over.status).toBe(429);
+    expect(over.body).toEqual({ error: 'too_many_attempts', message: expect.any(String), retryAfterSeconds: expect.any(Number) });
+    expect(Number(over.headers['retry-after'])).toBe(over.body.retryAfterSeconds);
+    expect(Number(over.headers['retry-after'])).toBeLessThanOrEqual(secondsTo(HOUR_MS, at));
+    // The code kept its last attempt: its owner, elsewhere, verifies it.
+    expect((await s.verify({ otpRequestId: b.otpRequestId, otp: b.code }, { sourceIp: ip(78) })).status).toBe(200);
+    const counters = await items(s, 'RL#verify-failures-ip-hour#');
     expect(counters.map((c) => c.n).sort()).toEqual([0, 4]);
   });
 
-  it('parallel storms on two successive codes judge at most 4 failures in all; then the budget is spent exactly at 4 and the right digits are refused', async () => {
-    const s = await start({ VERIFY_MAX_FAILURES_PER_PHONE_PER_HOUR: '4', VERIFY_MAX_ATTEMPTS: '3' });
-    const n = phone(403);
-    const failuresHeld = async () => Number((await items(s, 'RL#verify-failures-phone-hour#'))[0]?.n ?? 0);
+  it('parallel wrong guesses from one address across many codes judge exactly the IP budget, never more', async () => {
+    const { s, answers } = await storm({ VERIFY_MAX_FAILURES_PER_IP_PER_HOUR: '5', VERIFY_MAX_ATTEMPTS: '3' }, undefined, async (x) => {
+      const codes = await Promise.all(Array.from({ length: 8 }, (_, i) => x.sendAndRead(phone(410 + i), { sourceIp: ip(i + 1) })));
+      return parallel(40, (i) => x.verify({ otpRequestId: codes[i % 8]!.otpRequestId, otp: wrongFor(codes[i % 8]!.code) }, { sourceIp: ip(90) }));
+    });
+    const judged = answers.filter((a) => a.body.error === 'invalid_code');
+    expect(judged).toHaveLength(5);
+    const refused = answers.filter((a) => a.body.error === 'too_many_attempts');
+    expect(refused).toHaveLength(35);
+    for (const a of refused) expect(Number(a.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    const [failures] = await items(s, 'RL#verify-failures-ip-hour#');
+    expect(failures?.n).toBe(5);
+  });
 
-    const a = await s.sendAndRead(n);
-    const stormA = await parallel(20, () => s.verify({ otpRequestId: a.otpRequestId, otp: wrongFor(a.code) }));
-    const b = await s.sendAndRead(n);
-    // The superseded code is mixed in: it answers 410 and costs nothing.
-    const stormB = await parallel(30, (i) =>
-      i % 3 === 0 ? s.verify({ otpRequestId: a.otpRequestId, otp: a.code }) : s.verify({ otpRequestId: b.otpRequestId, otp: wrongFor(b.code) }),
-    );
-    for (const x of stormB.filter((y, i) => i % 3 === 0 && !failedClosed(y))) expect(x.body.error).toBe('otp_expired');
-    const judged = [...stormA, ...stormB].filter((x) => x.body.error === 'invalid_code').length;
-    expect(judged).toBeLessThanOrEqual(4);
-    const held = await failuresHeld();
-    expect(held).toBeLessThanOrEqual(4);
-    expect(held).toBeGreaterThanOrEqual(judged);
-
-    // Spend what is left one wrong guess at a time, on fresh codes: exactly 4 failures in all, never a 5th.
-    let guard = 0;
-    while ((await failuresHeld()) < 4 && guard++ < 10) {
-      const c = await s.sendAndRead(n);
-      await s.verify({ otpRequestId: c.otpRequestId, otp: wrongFor(c.code) });
-    }
-    expect(await failuresHeld()).toBe(4);
-    const last = await s.sendAndRead(n);
-    const right = await s.verify({ otpRequestId: last.otpRequestId, otp: last.code });
-    expect(right.status).toBe(429);
-    expect(right.body.error).toBe('too_many_attempts');
-    expect(await failuresHeld()).toBe(4);
+  it('IPv6 clients count by their /64: two addresses of one /64 share the budget, another /64 has its own', async () => {
+    const s = await start({ VERIFY_MAX_FAILURES_PER_IP_PER_HOUR: '2', SEND_LIMIT_PER_IP_PER_HOUR: '2' });
+    const c = await s.sendAndRead(phone(420), { sourceIp: '2001:db8:1:2::a' });
+    await s.verify({ otpRequestId: c.otpRequestId, otp: wrongFor(c.code) }, { sourceIp: '2001:db8:1:2::a' });
+    await s.verify({ otpRequestId: c.otpRequestId, otp: wrongFor(c.code) }, { sourceIp: '2001:db8:1:2:ffff:1:2:3' });
+    const sameNet = await s.verify({ otpRequestId: c.otpRequestId, otp: c.code }, { sourceIp: '2001:0db8:0001:0002::b' });
+    expect(sameNet.body.error).toBe('too_many_attempts');
+    expect(sameNet.headers['retry-after']).toBeDefined();
+    expect((await s.verify({ otpRequestId: c.otpRequestId, otp: c.code }, { sourceIp: '2001:db8:1:3::1' })).status).toBe(200);
+    // The send limit per IP counts the /64 too: two sends used it up from another address of the same /64.
+    await s.sendAndRead(phone(421), { sourceIp: '2001:db8:1:2::c' });
+    expect((await s.send({ phoneNumber: phone(422) }, { sourceIp: '2001:db8:1:2::d' })).status).toBe(429);
+    expect((await s.send({ phoneNumber: phone(422) }, { sourceIp: '2001:db8:1:3::d' })).status).toBe(201);
   });
 });
 

@@ -39,7 +39,7 @@ describe('codes', () => {
 
   it('a new code replaces the old one with a fresh attempt budget', async () => {
     await store.putOtp('s', rec);
-    await store.exhaust('s', 'c1', 3);
+    for (let i = 0; i < 3; i++) await store.claimAttempt('s', 'c1', 3, T0);
     expect(await store.claimAttempt('s', 'c1', 3, T0)).toEqual({ ok: false, reason: 'exhausted' });
     await store.putOtp('s', { ...rec, codeId: 'c2', codeHash: 'h2' });
     expect(await store.claimAttempt('s', 'c2', 3, T0)).toEqual({ ok: true, codeHash: 'h2', attempts: 1 });

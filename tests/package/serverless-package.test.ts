@@ -961,10 +961,12 @@ describe('the dimensions Powertools writes, for the metrics the alarms read', ()
         run = async () => {
           m.countRateLimited('global-day');
           m.count('OtpSent');
-          // A provider that never answers: deliverSend counts it, as the provider-error alarm expects.
+          // A provider that never answers: the send counts it, as the provider-error alarm expects.
           const provider = { sendOtp: async () => Promise.reject(new errors.UpstreamTimeout()) };
-          const prepared = { phoneNumber: PHONE, code: '123456', otpRequestId: 'x', expiresAt: Date.now(), providerIdempotencyKey: 'k', undo: async () => undefined };
-          await expect(send.deliverSend({ config: loadConfig(env), provider }, prepared, { apiKey: 'key' })).rejects.toBeInstanceOf(errors.UpstreamTimeout);
+          const store = { putOtp: async () => undefined, restoreOtp: async () => undefined } as unknown as import('../../lib/store/types').Store;
+          await expect(
+            send.sendOtp({ config: loadConfig(env), store, provider }, { phoneNumber: PHONE, apiKey: 'key', hashKey: require('../../local/keys').newHashKey() }),
+          ).rejects.toBeInstanceOf(errors.UpstreamTimeout);
           m.metrics.publishStoredMetrics();
         };
       });

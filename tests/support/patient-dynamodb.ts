@@ -15,7 +15,10 @@ export const patientModule = (): typeof import('@aws-sdk/client-dynamodb') => {
     constructor(...[config]: ConstructorParameters<typeof actual.DynamoDBClient>) {
       const handler = config?.requestHandler;
       const patient =
-        handler !== undefined && typeof handler === 'object' && 'requestTimeout' in handler ? { ...handler, requestTimeout: PATIENT_REQUEST_TIMEOUT_MS } : handler;
+        handler !== undefined && typeof handler === 'object' && 'requestTimeout' in handler
+          ? // The connection timeout too: 30 "Lambdas" share one client's sockets here, so a request can queue for one.
+            { ...handler, requestTimeout: PATIENT_REQUEST_TIMEOUT_MS, connectionTimeout: PATIENT_REQUEST_TIMEOUT_MS }
+          : handler;
       super({ ...config, requestHandler: patient });
     }
   }

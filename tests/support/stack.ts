@@ -16,7 +16,9 @@ import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
  */
 export const API_KEY = 'sm_test_9f2c4e1a7b';
 /** The secret ids the stack serves (lib/config.ts defaults). */
-export const SECRET_IDS = { apiKey: 'sm/api-key', hashKey: 'otp/hash-key', tokenKey: 'otp/token-key' } as const;
+export const SECRET_IDS = { apiKey: 'sm/api-key', hashKey: 'otp/hash-key', tokenKey: 'otp/token-key', challengeSecret: 'otp/challenge-secret' } as const;
+/** The bot challenge secret the stack's Secrets Manager holds (local/siteverify.ts checks the same default). */
+export const CHALLENGE_SECRET = 'local-challenge-secret';
 type Handler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
 
 export interface Answer {
@@ -124,7 +126,12 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
   const hashKey = newHashKey();
   const tokenKeys = [await newTokenKeySecret()];
   const secrets = await startSecretsStandIn({
-    secrets: { [SECRET_IDS.apiKey]: API_KEY, [SECRET_IDS.hashKey]: hashKey, [SECRET_IDS.tokenKey]: JSON.stringify(tokenKeys[0]) },
+    secrets: {
+      [SECRET_IDS.apiKey]: API_KEY,
+      [SECRET_IDS.hashKey]: hashKey,
+      [SECRET_IDS.tokenKey]: JSON.stringify(tokenKeys[0]),
+      [SECRET_IDS.challengeSecret]: CHALLENGE_SECRET,
+    },
   });
   const sandbox = await startSandboxProvider({ apiKey: API_KEY, quiet: true });
 
@@ -247,7 +254,7 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
       // The hash key in any encoding a careless log line might use.
       const hashBytes = Buffer.from(hashKey, 'base64');
       const hashForms = [hashKey, hashBytes.toString('base64url'), hashBytes.toString('hex')];
-      const literal = [API_KEY, ...hashForms, ...privateMembers, ...phones, ...tokens, ...requestIds].filter((s) => s.length > 0);
+      const literal = [API_KEY, CHALLENGE_SECRET, ...hashForms, ...privateMembers, ...phones, ...tokens, ...requestIds].filter((s) => s.length > 0);
       // A code is a short digit run: look for it standing alone, not inside longer numbers (timestamps).
       const codes = [...new Set(sandbox.calls.map((c) => c.otp).filter((c) => /^\d{4,8}$/.test(c)))];
       const leaked = [...literal.filter((s) => text.includes(s)), ...codes.filter((c) => new RegExp(`(?<![\\d])${c}(?![\\d])`).test(text))];

@@ -15,7 +15,13 @@ describe('loadConfig', () => {
       otpLength: 6,
       otpTtlSeconds: 300,
       verifyMaxAttempts: 3,
-      verifyMaxFailuresPerPhonePerHour: 10,
+      verifyMaxFailuresPerIpPerHour: 30,
+      sendBudgetNewNumbersPerDay: 6000,
+      trustedNumberDays: 90,
+      challengeProvider: 'none',
+      challengeMode: 'enforce',
+      challengeSecretId: 'otp/challenge-secret',
+      testNumbers: new Map(),
       sendCooldownSeconds: 60,
       sendLimitPerPhonePerHour: 5,
       sendLimitPerPhonePerDay: 10,
@@ -24,6 +30,45 @@ describe('loadConfig', () => {
       tokenTtlSeconds: 600,
       corsAllowedOrigins: [],
     });
+  });
+
+  it('the new-number pool defaults to 60 % of the daily budget, rounded down, and can be set', () => {
+    expect(loadConfig({ SEND_BUDGET_PER_DAY: '41' }).sendBudgetNewNumbersPerDay).toBe(24);
+    expect(loadConfig({ SEND_BUDGET_PER_DAY: '1' }).sendBudgetNewNumbersPerDay).toBe(1);
+    expect(loadConfig({ SEND_BUDGET_NEW_NUMBERS_PER_DAY: '7' }).sendBudgetNewNumbersPerDay).toBe(7);
+    expect(() => loadConfig({ SEND_BUDGET_NEW_NUMBERS_PER_DAY: '0' })).toThrow(/SEND_BUDGET_NEW_NUMBERS_PER_DAY/);
+    expect(() => loadConfig({ TRUSTED_NUMBER_DAYS: 'x' })).toThrow(/TRUSTED_NUMBER_DAYS/);
+    expect(() => loadConfig({ VERIFY_MAX_FAILURES_PER_IP_PER_HOUR: '0' })).toThrow(/VERIFY_MAX_FAILURES_PER_IP_PER_HOUR/);
+  });
+
+  it('the bot challenge: a known provider and mode, its public siteverify URL unless CHALLENGE_VERIFY_URL says otherwise', () => {
+    expect(loadConfig({ CHALLENGE_PROVIDER: 'turnstile' }).challengeVerifyUrl).toBe('https://challenges.cloudflare.com/turnstile/v0/siteverify');
+    expect(loadConfig({ CHALLENGE_PROVIDER: 'hcaptcha' }).challengeVerifyUrl).toBe('https://api.hcaptcha.com/siteverify');
+    expect(loadConfig({ CHALLENGE_PROVIDER: 'recaptcha' }).challengeVerifyUrl).toBe('https://www.google.com/recaptcha/api/siteverify');
+    expect(loadConfig({ CHALLENGE_PROVIDER: 'recaptcha', CHALLENGE_VERIFY_URL: 'http://127.0.0.1:9/v' }).challengeVerifyUrl).toBe('http://127.0.0.1:9/v');
+    expect(() => loadConfig({ CHALLENGE_PROVIDER: 'captcha' })).toThrow(/CHALLENGE_PROVIDER must be one of none, turnstile, hcaptcha, recaptcha/);
+    expect(() => loadConfig({ CHALLENGE_MODE: 'log' })).toThrow(/CHALLENGE_MODE/);
+    expect(() => loadConfig({ CHALLENGE_PROVIDER: 'turnstile', CHALLENGE_VERIFY_URL: 'ftp://x' })).toThrow(/CHALLENGE_VERIFY_URL/);
+  });
+
+  it('TEST_NUMBERS: number:code pairs with OTP_LENGTH digits, refused in the prod stage without echoing the number', () => {
+    expect(loadConfig({ TEST_NUMBERS: '+919000000001:123456, +919000000002:000000' }).testNumbers).toEqual(
+      new Map([
+        ['+919000000001', '123456'],
+        ['+919000000002', '000000'],
+      ]),
+    );
+    expect(() => loadConfig({ TEST_NUMBERS: '+919000000001:1234' })).toThrow(/TEST_NUMBERS .*6-digit/);
+    expect(() => loadConfig({ TEST_NUMBERS: '919000000001:123456' })).toThrow(/TEST_NUMBERS/);
+    let message = '';
+    try {
+      loadConfig({ STAGE: 'prod', TEST_NUMBERS: '+919000000001:123456' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/TEST_NUMBERS must be empty in the prod stage/);
+    expect(message).not.toContain('919000000001');
+    expect(message).not.toContain('123456');
   });
 
   it('names the table after the stage unless OTP_TABLE is set', () => {

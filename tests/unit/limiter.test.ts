@@ -42,7 +42,7 @@ describe('fixed UTC windows', () => {
     for (const t of [H, H + 1, H + 1000]) expect((await take(rules, { phone: 'A' }, t)).ok).toBe(true);
 
     const refused = await take(rules, { phone: 'A' }, H + 10 * 60_000);
-    expect(refused).toEqual({ ok: false, refusals: [{ rule: 'phone-hour', retryAfterSeconds: 50 * 60, refusal: 'rate_limited' }] });
+    expect(refused).toEqual({ ok: false, refusals: [{ rule: 'phone-hour', retryAfterSeconds: 50 * 60, refusal: 'rate_limited' }], retryAfterSeconds: 50 * 60, refusal: 'rate_limited' });
     // One millisecond before the boundary: still the same window, 1 ms to go.
     expect(refusals(await take(rules, { phone: 'A' }, H + HOUR_MS - 1))).toEqual([{ rule: 'phone-hour', retryAfterSeconds: 0.001, refusal: 'rate_limited' }]);
     // At the boundary a new window (a new item) starts with the full limit.
@@ -262,11 +262,26 @@ describe('the adapter reads a refusal the way real DynamoDB returns it', () => {
     expect(refusals(outcome)[0]?.retryAfterSeconds).toBe(20);
   });
 
-  it('a code whose attempts are spent is "exhausted" (429 too_many_attempts), not "gone" (410)', async () => {
-    const raw = { pk: { S: 'OTP#s' }, codeId: { S: 'c1' }, codeHash: { S: 'h' }, expiresAt: { N: String(H + 300_000) }, attempts: { N: '3' }, sentAt: { N: String(H) } };
-    expect(await createDynamoStore({ table, client: refusingClient(raw) }).claimAttempt('s', 'c1', 3, H + 1000)).toEqual({ ok: false, reason: 'exhausted' });
-    const used = { ...raw, attempts: { N: '1' }, usedAt: { N: String(H + 10) } };
-    expect(await createDynamoStore({ table, client: refusingClient(used) }).claimAttempt('s', 'c1', 3, H + 1000)).toEqual({ ok: false, reason: 'gone' });
-    expect(await createDynamoStore({ table, client: refusingClient(raw) }).claimAttempt('s', 'c0', 3, H + 1000)).toEqual({ ok: false, reason: 'gone' });
+  it('a refused claim reads the record (whatever the failure carries) and tells "exhausted" (429) from "gone" (410)', async () => {
+    const item = { pk: 'OTP#s', codeId: 'c1', codeHash: 'h', expiresAt: H + 300_000, attempts: 3, sentAt: H };
+    const readingClient = (stored: Record<string, unknown>) => {
+      const sent: string[] = [];
+      const client = {
+        sent,
+        send: async (command: object) => {
+          sent.push(command.constructor.name);
+          if (command instanceof GetCommand) return { Item: stored };
+          throw Object.assign(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }), { Item: { pk: { S: 'OTP#s' } } });
+        },
+      };
+      return client;
+    };
+    const spent = readingClient(item);
+    expect(await createDynamoStore({ table, client: spent as unknown as DynamoDBDocumentClient }).claimAttempt('s', 'c1', 3, H + 1000)).toEqual({ ok: false, reason: 'exhausted' });
+    expect(spent.sent).toEqual(['UpdateCommand', 'GetCommand']);
+    const used = readingClient({ ...item, attempts: 1, usedAt: H + 10 });
+    expect(await createDynamoStore({ table, client: used as unknown as DynamoDBDocumentClient }).claimAttempt('s', 'c1', 3, H + 1000)).toEqual({ ok: false, reason: 'gone' });
+    const other = readingClient(item);
+    expect(await createDynamoStore({ table, client: other as unknown as DynamoDBDocumentClient }).claimAttempt('s', 'c0', 3, H + 1000)).toEqual({ ok: false, reason: 'gone' });
   });
 });

@@ -27,6 +27,7 @@ const FALLBACK_ERROR_TABLE: ReadonlyArray<[number, string]> = [
   [400, 'invalid_request'],
   [400, 'invalid_phone_number'],
   [403, 'country_not_allowed'],
+  [403, 'challenge_failed'],
   [413, 'payload_too_large'],
   [415, 'unsupported_media_type'],
   [409, 'idempotency_conflict'],
@@ -168,6 +169,9 @@ describe('buildOpenApi()', () => {
   it('request and response bodies are exactly the files in schemas/ (one source of truth)', () => {
     const responses = readJson('schemas/responses.json').definitions as Json;
     expect(doc.components.schemas.SendOtpRequest).toEqual(readJson('schemas/send-otp.json'));
+    // API.md v2: the optional bot challenge token, 1 to 2048 characters.
+    expect(doc.components.schemas.SendOtpRequest.properties.challengeToken).toMatchObject({ type: 'string', minLength: 1, maxLength: 2048 });
+    expect(doc.components.schemas.SendOtpRequest.required).toEqual(['phoneNumber']);
     expect(doc.components.schemas.VerifyOtpRequest).toEqual(readJson('schemas/verify-otp.json'));
     expect(doc.components.schemas.SendOtpResponse).toEqual(responses.SendOtpResponse);
     expect(doc.components.schemas.VerifyOtpResponse).toEqual(responses.VerifyOtpResponse);
@@ -189,7 +193,7 @@ describe('buildOpenApi()', () => {
   });
 
   it(`documents every status and error code of API.md's Errors table (${apiMdPresent ? API_MD : 'fallback copy: API.md not found'})`, () => {
-    expect(ERROR_TABLE.length).toBeGreaterThanOrEqual(14);
+    expect(ERROR_TABLE.length).toBeGreaterThanOrEqual(15);
     const documented = new Map<string, number>(); // code -> status
     for (const { op } of operations(doc)) {
       for (const [status, response] of Object.entries(op.responses as Record<string, Json>)) {
@@ -216,7 +220,7 @@ describe('buildOpenApi()', () => {
       Object.values(doc.paths[path].post.responses as Record<string, Json>).flatMap((r) => errorCodesOf(resolveRef(doc, r))).sort();
     const common = ['invalid_request', 'payload_too_large', 'unsupported_media_type', 'service_unavailable', 'internal_error'];
     expect(codes('/auth/send-otp')).toEqual(
-      [...common, 'invalid_phone_number', 'country_not_allowed', 'idempotency_conflict', 'rate_limited', 'upstream_error', 'upstream_timeout'].sort(),
+      [...common, 'invalid_phone_number', 'country_not_allowed', 'challenge_failed', 'idempotency_conflict', 'rate_limited', 'upstream_error', 'upstream_timeout'].sort(),
     );
     expect(codes('/auth/verify-otp')).toEqual([...common, 'invalid_code', 'too_many_attempts', 'otp_expired'].sort());
   });
@@ -328,7 +332,7 @@ describe('buildOpenApi()', () => {
 });
 
 describe("API.md's Errors table parser", () => {
-  it('reads the table (or the fallback) into 14 distinct codes with their statuses', () => {
+  it('reads the table (or the fallback) into 15 distinct codes with their statuses', () => {
     expect(new Set(ERROR_TABLE.map(([, c]) => c)).size).toBe(ERROR_TABLE.length);
     expect(ERROR_TABLE).toEqual(expect.arrayContaining([[429, 'rate_limited'], [400, 'invalid_code'], [504, 'upstream_timeout']]));
     if (apiMdPresent) expect([...ERROR_TABLE].sort()).toEqual([...FALLBACK_ERROR_TABLE].sort());

@@ -13,7 +13,7 @@ import { keysFor, pseudonym } from '../../lib/otp/keys';
 import { sendRules, type RateLimitRule, type RateLimitSubjectInput } from '../../lib/ratelimit/rules';
 import type { Store } from '../../lib/store/types';
 import { useDynalite } from '../support/dynalite';
-import { rateLimitMiddleware } from '../../middleware/rate-limit';
+import { rateLimitMiddleware, rulesTaken } from '../../middleware/rate-limit';
 import { newHashKey } from '../../local/keys';
 
 const SECRET = newHashKey();
@@ -36,7 +36,7 @@ const input = (r: Request): RateLimitSubjectInput => {
 };
 
 const request = (phoneNumber = PHONE, ip: string | undefined = IP): Request =>
-  ({ event: { body: { phoneNumber, ip } }, context: { hashKey: SECRET }, response: undefined, error: undefined, internal: {} }) as unknown as Request;
+  ({ event: { body: { phoneNumber, ip } }, context: { hashKey: SECRET } as object, response: undefined, error: undefined, internal: {} }) as unknown as Request;
 
 const window = (name: string, limit: number, windowSeconds = 3600, subject = (r: RateLimitSubjectInput) => r.phoneNumber as string | undefined): RateLimitRule => ({
   name,
@@ -65,7 +65,7 @@ describe('options are checked when the pipeline is built', () => {
   it('accepts the service\'s own rules, with and without the cooldown', () => {
     expect(() => rateLimitMiddleware({ store, rules: sendRules(loadConfig({})), input })).not.toThrow();
     const noCooldown = sendRules(loadConfig({ SEND_COOLDOWN_SECONDS: '0' }));
-    expect(noCooldown.map((r) => r.name)).toEqual(['phone-hour', 'phone-day', 'ip-hour', 'global-day']);
+    expect(noCooldown.map((r) => r.name)).toEqual(['phone-hour', 'phone-day', 'ip-hour', 'global-day', 'new-numbers-day']);
     expect(() => rateLimitMiddleware({ store, rules: noCooldown, input })).not.toThrow();
   });
 
@@ -163,7 +163,7 @@ describe('before: a refusal', () => {
     const { mw } = build(sendRules(loadConfig({})));
     await before(mw);
     const keys = ((await client.send(new ScanCommand({ TableName: table }))).Items ?? []).map((i) => String(i.pk));
-    expect(keys).toHaveLength(5);
+    expect(keys).toHaveLength(6);
     for (const k of keys) {
       expect(k).not.toContain(PHONE.slice(3));
       expect(k).not.toContain(IP);
@@ -184,6 +184,7 @@ describe('onError: give-back when the provider certainly sent nothing', () => {
     ['a 409', new UpstreamError('conflict', 409)],
     ['the provider\'s own 429', new ProviderRateLimited(5)],
     ['an empty wallet (402)', new ServiceUnavailable('wallet')],
+    ['a store failure before the provider was asked (storing the code)', new ServiceUnavailable('store')],
   ])('after %s every limit is given back: the same request passes again at once', async (_what, error) => {
     const { mw } = build(rules());
     const req = request();
@@ -197,7 +198,6 @@ describe('onError: give-back when the provider certainly sent nothing', () => {
     ['a 5xx after retries', new UpstreamError('server_error', 500)],
     ['a broken connection', new UpstreamError('connection')],
     ['an unreadable answer', new UpstreamError('bad_response', 200)],
-    ['a store failure', new ServiceUnavailable('store')],
     ['a bug', new TypeError('x is undefined')],
   ])('after %s the limits stay taken (the SMS may have gone out)', async (_what, error) => {
     const { mw } = build(rules());
@@ -228,67 +228,64 @@ describe('onError: give-back when the provider certainly sent nothing', () => {
   });
 });
 
-describe('afterTaken: the write a route makes once the limits are taken', () => {
-  const withAlongside = (rules: RateLimitRule[], afterTaken: () => Promise<() => Promise<void>>, on: Store = store) =>
-    rateLimitMiddleware<RateLimitSubjectInput>({ store: on, rules, input, afterTaken, now: () => H });
+describe('pools: a trusted number draws on no pool', () => {
+  const pool: RateLimitRule = { name: 'new-numbers-day', kind: 'window', limit: 1, windowSeconds: 86_400, subject: () => 'all', refusal: 'unavailable', pool: 'new-numbers' };
+  const budget: RateLimitRule = { name: 'global-day', kind: 'window', limit: 3, windowSeconds: 86_400, subject: () => 'all', refusal: 'unavailable' };
+  const trustedPhones = new Set(['+919876500009']);
+  const withTrust = (trusted: (r: Request) => Promise<boolean>) =>
+    rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [budget, pool], input, trusted, now: () => H, retryDelaysMs: [] });
+  const isTrusted = async (r: Request) => trustedPhones.has(input(r).phoneNumber);
+  const poolCount = async () => store.countWindow({ rule: 'new-numbers-day', subject: pseudonym(keysFor(SECRET), 'rate-limit', 'all'), window: Math.floor(H / 86_400_000), limit: 1, expiresAt: 0 });
 
-  it('is made only when every limit is taken: a refused request writes nothing and has nothing to undo', async () => {
-    const undo = jest.fn(async () => undefined);
-    const write = jest.fn(async () => undo);
-    const mw = withAlongside([window('phone-hour', 1)], write);
-    await before(mw);
-    expect(write).toHaveBeenCalledTimes(1);
-    expect(await refusal(mw)).toBeInstanceOf(RateLimited);
-    expect(write).toHaveBeenCalledTimes(1);
-    expect(undo).not.toHaveBeenCalled();
+  it('new numbers share the pool; once it is spent a new number is 503 while a trusted one still sends, up to the whole budget', async () => {
+    const mw = withTrust(isTrusted);
+    const first = request('+919876500001');
+    await before(mw, first);
+    expect(rulesTaken(first.context)).toEqual(['global-day', 'new-numbers-day']);
+    const refused = (await refusal(mw, request('+919876500002'))) as ServiceUnavailable;
+    expect(refused).toBeInstanceOf(ServiceUnavailable);
+    expect(refused.reason).toBe('budget');
+    const trusted = request('+919876500009');
+    await before(mw, trusted);
+    await (mw.after as (r: Request) => Promise<void>)(trusted);
+    expect(rulesTaken(trusted.context)).toEqual(['global-day']);
+    // The trusted send's pool unit went back: the pool holds the first new number's unit only.
+    expect(await poolCount()).toBe(1);
+    await before(mw, request('+919876500009'));
+    expect(await refusal(mw, request('+919876500009'))).toBeInstanceOf(ServiceUnavailable);
   });
 
-  it('is made after the takes have answered, not in the same round trip', async () => {
-    const order: string[] = [];
-    const watched: Store = {
-      ...store,
-      takeWindow: async (c) => {
-        order.push('take:start');
-        const ok = await store.takeWindow(c);
-        order.push('take:end');
-        return ok;
-      },
-    };
-    const mw = withAlongside([window('phone-hour', 1), window('phone-day', 1, 86_400)], async () => {
-      order.push('afterTaken');
-      return async () => undefined;
-    }, watched);
-    await before(mw);
-    expect(order).toEqual(['take:start', 'take:start', 'take:end', 'take:end', 'afterTaken']);
+  it('when the trust lookup fails, the request fails closed and holds nothing', async () => {
+    const mw = withTrust(() => Promise.reject(new Error('ECONNRESET')));
+    expect(await refusal(mw)).toBeInstanceOf(ServiceUnavailable);
+    expect(await poolCount()).toBe(0);
+  });
+});
+
+describe('races: units other requests hold for a moment', () => {
+  it('a request refused by a window whose units are all given back a moment later is told to retry at once', async () => {
+    const hour = window('phone-hour', 1);
+    const holder = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [hour], input, now: () => H });
+    const held = request();
+    await before(holder, held);
+    const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [hour], input, now: () => H, retryDelaysMs: [] });
+    const pending = refusal(mw);
+    // The holder gives back while the refused request waits to look again.
+    await onError(holder, held, new UpstreamError('rejected', 400));
+    const err = (await pending) as RateLimited;
+    expect(err).toBeInstanceOf(RateLimited);
+    expect(err.extra.retryAfterSeconds).toBe(1);
   });
 
-  it('is undone with the give-back after a provider failure that sent nothing, not after one that may have sent', async () => {
-    const undo = jest.fn(async () => undefined);
-    const mw = withAlongside([window('phone-hour', 5)], async () => undo);
-    const sentNothing = request();
-    await before(mw, sentNothing);
-    await onError(mw, sentNothing, new UpstreamError('rejected', 400));
-    expect(undo).toHaveBeenCalledTimes(1);
-    const mayHaveSent = request();
-    await before(mw, mayHaveSent);
-    await onError(mw, mayHaveSent, new UpstreamTimeout());
-    expect(undo).toHaveBeenCalledTimes(1);
-  });
-
-  it('when it fails, the request fails and every limit it took is given back', async () => {
-    const broken = new ServiceUnavailable('store');
-    const mw = withAlongside([gap(60), window('phone-hour', 1)], async () => {
-      throw broken;
-    });
-    await expect(before(mw)).rejects.toBe(broken);
-    const plain = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [gap(60), window('phone-hour', 1)], input, now: () => H });
-    await expect(before(plain)).resolves.toBeUndefined();
-  });
-
-  it('when the store fails, the request fails closed before anything is written', async () => {
-    const write = jest.fn(async () => async () => undefined);
-    const down: Store = { ...store, takeWindow: () => Promise.reject(new Error('ECONNREFUSED')) };
-    expect(await refusal(withAlongside([window('phone-hour', 1)], write, down))).toBeInstanceOf(ServiceUnavailable);
-    expect(write).not.toHaveBeenCalled();
+  it('the request holding the cooldown takes a window again once a racer gives it back, so the burst still sends once', async () => {
+    const hour = window('phone-hour', 1);
+    const holder = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [hour], input, now: () => H });
+    const held = request();
+    await before(holder, held);
+    const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [gap(60), hour], input, now: () => H, retryDelaysMs: [40, 40] });
+    const pending = before(mw);
+    await new Promise((r) => setTimeout(r, 10));
+    await onError(holder, held, new UpstreamError('rejected', 400));
+    await expect(pending).resolves.toBeUndefined();
   });
 });

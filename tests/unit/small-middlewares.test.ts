@@ -66,7 +66,7 @@ describe('idempotencyMiddleware', () => {
         const r = records.get(key);
         if (r === undefined || (r.status === 'charged' && r.fingerprint === fingerprint)) {
           records.set(key, { fingerprint, owner, status: 'pending' });
-          return { state: 'acquired', charged: r?.status === 'charged' };
+          return { state: 'acquired', charged: r?.status === 'charged', retryCode: undefined };
         }
         return (await store.readIdempotent(key))!;
       },
