@@ -17,7 +17,7 @@ module.exports = async ({ resolveVariable }) => {
   return {
     allowedOrigins: origins,
     allowedHeaders: ['content-type', 'idempotency-key'],
-    allowedMethods: ['POST', 'OPTIONS'],
+    allowedMethods: ['GET', 'POST', 'OPTIONS'], // GET: /.well-known/jwks.json
     // A browser reads Retry-After (429 and 503 answers) only when it is exposed.
     exposedResponseHeaders: ['retry-after'],
     maxAge: 600,

@@ -95,12 +95,13 @@ export const maskPhone = (phone: string): string =>
   phone.length <= 7 ? '***' : `${phone.slice(0, 3)}${'*'.repeat(phone.length - 7)}${phone.slice(-4)}`;
 
 /**
- * A private serverless-esbuild work folder for one local run (under the git-ignored .esbuild/), so that
+ * A private serverless-esbuild work folder for one local run (under the git-ignored .esbuild-local/), so that
  * `npm start`, `invoke local` and tests running side by side do not overwrite or delete each other's bundle.
  * Takes effect once serverless.yml reads it: `custom.esbuild.outputWorkFolder: ${env:ESBUILD_WORK_FOLDER, '.esbuild'}`.
  */
 export const privateBuildFolder = (): { env: { ESBUILD_WORK_FOLDER: string }; remove(): void } => {
-  const folder = join('.esbuild', `local-${process.pid}-${randomBytes(3).toString('hex')}`);
+  // Not under .esbuild/: `serverless package` (npm run package) deletes that whole folder when it finishes.
+  const folder = join('.esbuild-local', `${process.pid}-${randomBytes(3).toString('hex')}`);
   return {
     env: { ESBUILD_WORK_FOLDER: folder },
     remove: () => rmSync(join(REPO_ROOT, folder), { recursive: true, force: true }),

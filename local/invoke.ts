@@ -100,8 +100,15 @@ const bodyOf = (r: LambdaResult | undefined): Record<string, unknown> => {
   }
 };
 
+/** A 429 here usually means the number just got a code through `npm start` (same DynamoDB): say what to do. */
+const hintFor = (inv: Invocation): string =>
+  inv.result?.statusCode === 429
+    ? '\n  (429: this number was sent a code moments ago, e.g. through npm start against the same DynamoDB. Wait for' +
+      ' Retry-After, use another number in the event, or start with SEND_COOLDOWN_SECONDS=0 or TEST_NUMBERS.)'
+    : '';
+
 const summary = (name: string, inv: Invocation): string =>
-  `${name} → ${inv.result?.statusCode ?? `no result (exit ${inv.exitCode})`} ${JSON.stringify(bodyOf(inv.result))}`;
+  `${name} → ${inv.result?.statusCode ?? `no result (exit ${inv.exitCode})`} ${JSON.stringify(bodyOf(inv.result))}${hintFor(inv)}`;
 
 /** A copy of the verify event carrying the real id and code (content-length kept true to the body). */
 const verifyEventFor = (otpRequestId: string, otp: string): Record<string, unknown> => {
@@ -162,7 +169,10 @@ const main = async (): Promise<number> => {
   process.on('SIGTERM', () => void stop(143));
   try {
     if (what === 'flow') return await flow(pieces);
-    return (await invoke(what, EVENTS[what], pieces.env)).exitCode;
+    const single = await invoke(what, EVENTS[what], pieces.env);
+    const hint = hintFor(single);
+    if (hint) console.error(hint.trim());
+    return single.exitCode;
   } finally {
     await pieces.close();
     // invoke local leaves its bundle behind; this run's folder is ours alone to remove.

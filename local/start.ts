@@ -14,13 +14,13 @@
  * against DynamoDB Local, a real provider sandbox, etc.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { extname, join, resolve, sep } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ConfigError, loadConfig } from '../lib/config';
 import { createTable, startLocalDynamo } from './dynamo';
+import { corsRulesFor, createFrontServer, type CorsRules } from './front-server';
 import { awsEnvFor, dummyAwsEnv, freePort, LOCALHOST, privateBuildFolder, REPO_ROOT, waitForPort } from './env';
 import { startSandboxProvider, type Sandbox } from './sandbox-provider';
 import { checkKeySecrets, localKeySecrets, startSecretsStandIn } from './secrets';
@@ -101,7 +101,7 @@ export const startLocalPieces = async (
       sandbox = started;
       closers.push(() => started.close());
       env.STARTMESSAGING_BASE_URL = started.url;
-      describe.push(`StartMessaging   ${started.url} (sandbox, API key ${apiKey}; each code is printed as a [sandbox-sms] line)`);
+      describe.push(`StartMessaging   ${started.url} (sandbox; expects the API key ${base.SM_API_KEY ? 'from SM_API_KEY' : 'sm_test_local (SM_API_KEY)'}; each code is printed as a [sandbox-sms] line)`);
     }
 
     // A bot challenge provider configured without its endpoint: a local siteverify with documented test tokens.
@@ -130,129 +130,31 @@ export const startLocalPieces = async (
   return { env, describe, sandbox, tableName, close };
 };
 
+/** Never printed: a credential from the person's shell is named, not shown. */
+const CREDENTIALS = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'SM_API_KEY']);
+
 /** The lines a person exports to run `serverless invoke local` against the same pieces. */
-export const invokeLocalHint = (env: Record<string, string>): string[] => [
-  ...Object.entries(env).map(([k, v]) => `  export ${k}=${/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`}`),
-  '  node node_modules/serverless/bin/serverless.js invoke local -f sendOtp --path events/send-otp.json',
-];
-
-// ---------------------------------------------------------------------------------------------------------
-// The front server: static files, the OpenAPI document, everything else proxied to serverless offline.
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.txt': 'text/plain; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-};
-
-// Per RFC 9110 §7.6.1 these describe one connection, not the message: a proxy does not forward them.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
-
-const sendJson = (res: ServerResponse, status: number, body: unknown, head = false): void => {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(head ? undefined : text);
-};
-
-const notFound = (res: ServerResponse, head: boolean) =>
-  sendJson(res, 404, { error: 'not_found', message: 'There is nothing at this path.' }, head);
-
-/** The file under public/ that a GET path names, or undefined (missing, a directory, or outside public/). */
-const publicFile = (publicDir: string, pathname: string): string | undefined => {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(pathname);
-  } catch {
-    return undefined;
-  }
-  if (decoded.includes('\0')) return undefined;
-  const file = resolve(publicDir, `.${decoded === '/' ? '/index.html' : decoded}`);
-  if (!file.startsWith(publicDir + sep)) return undefined; // ../ and friends
-  try {
-    return statSync(file).isFile() ? file : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
-const forwardHeaders = (headers: IncomingHttpHeaders | string[]): string[] => {
-  const raw = Array.isArray(headers) ? headers : Object.entries(headers).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
-  }
-  return out;
-};
-
-const PUBLIC_DIR = join(REPO_ROOT, 'public');
-const OPENAPI_SCRIPT = join(REPO_ROOT, 'scripts', 'build-openapi.ts');
-
-/** `upstreamPort` is undefined until serverless offline answers; API calls get a 503 until then. */
-export const createFrontServer = (opts: { upstreamPort: () => number | undefined }): Server => {
-
-  const proxy = (req: IncomingMessage, res: ServerResponse) => {
-    const port = opts.upstreamPort();
-    if (port === undefined) {
-      return sendJson(res, 503, { error: 'service_unavailable', message: 'The API emulation is still starting.' });
-    }
-    const upstream = request(
-      { host: LOCALHOST, port, method: req.method, path: req.url, headers: forwardHeaders(req.rawHeaders) as unknown as IncomingHttpHeaders },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.statusMessage, forwardHeaders(up.rawHeaders));
-        up.pipe(res);
-        up.on('error', () => res.destroy());
-      },
-    );
-    upstream.on('error', () => {
-      if (!res.headersSent) sendJson(res, 502, { error: 'upstream_error', message: 'The API emulation did not answer.' });
-      else res.destroy();
-    });
-    req.pipe(upstream);
-  };
-
-  return createServer((req, res) => {
-    const { pathname } = new URL(req.url ?? '/', 'http://front');
-    const isGet = req.method === 'GET' || req.method === 'HEAD';
-    if (!isGet || pathname === '/.well-known/jwks.json') return proxy(req, res);
-    const head = req.method === 'HEAD';
-
-    if (pathname === '/openapi.json' && existsSync(OPENAPI_SCRIPT)) {
-      try {
-        // Loaded on first use (tsx compiles it), so a start never fails because that script is broken or absent.
-        const mod = require(OPENAPI_SCRIPT) as { buildOpenApi?: () => unknown };
-        if (typeof mod.buildOpenApi !== 'function') throw new Error('scripts/build-openapi.ts has no buildOpenApi()');
-        return sendJson(res, 200, mod.buildOpenApi(), head);
-      } catch (err) {
-        process.stderr.write(`openapi.json: ${err instanceof Error ? err.message : String(err)}\n`);
-        return sendJson(res, 500, { error: 'internal_error', message: 'The OpenAPI document could not be built.' }, head);
-      }
-    }
-    const file = publicFile(PUBLIC_DIR, pathname);
-    if (!file) return notFound(res, head);
-    res.writeHead(200, {
-      'content-type': CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
-      'content-length': statSync(file).size,
-      'cache-control': 'no-store', // a person editing the page sees the edit on reload
-    });
-    if (head) return void res.end();
-    createReadStream(file).on('error', () => res.destroy()).pipe(res);
-  });
+export const invokeLocalHint = (env: Record<string, string>): string[] => {
+  const kept = Object.keys(env).filter((k) => CREDENTIALS.has(k) && env[k] !== dummyAwsEnv[k as keyof typeof dummyAwsEnv]);
+  return [
+    ...Object.entries(env)
+      .filter(([k]) => !kept.includes(k))
+      .map(([k, v]) => `  export ${k}=${/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`}`),
+    ...(kept.length ? [`  # ${kept.join(', ')}: keep your shell's own (not printed)`] : []),
+    '  node --require ./local/invoke-local-mjs.cjs node_modules/serverless/bin/serverless.js invoke local -f sendOtp --path events/send-otp.json',
+  ];
 };
 
 // ---------------------------------------------------------------------------------------------------------
 // serverless offline as a child process.
 
+const SOURCE_IP_PRELOAD = join(REPO_ROOT, 'local', 'source-ip-preload.cjs');
+
 const spawnOffline = (env: NodeJS.ProcessEnv, httpPort: number, lambdaPort: number): ChildProcess =>
   spawn(
     process.execPath,
-    [SERVERLESS_BIN, 'offline', 'start', '--stage', STAGE, '--host', LOCALHOST, '--httpPort', String(httpPort),
+    // The preload gives the handlers the caller's IP as the front server saw it (local/front-server.ts).
+    ['--require', SOURCE_IP_PRELOAD, SERVERLESS_BIN, 'offline', 'start', '--stage', STAGE, '--host', LOCALHOST, '--httpPort', String(httpPort),
       '--lambdaPort', String(lambdaPort), '--noPrependStageInUrl', '--noSponsor'],
     // Its own process group, so stopping it also stops what it spawned (esbuild's service process).
     { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
@@ -335,6 +237,32 @@ const watchForOrphaning = (onOrphaned: () => void): NodeJS.Timeout => {
   }, 500).unref();
 };
 
+const OPENAPI_SCRIPT = join(REPO_ROOT, 'scripts', 'build-openapi.ts');
+
+const corsLine = (cors: CorsRules | false): string =>
+  cors
+    ? `${cors.allowedOrigins.join(', ')} (CORS_ALLOWED_ORIGINS), as the HTTP API answers: any other origin gets no Access-Control-* header`
+    : 'none (CORS_ALLOWED_ORIGINS is empty): only same-origin pages, like the one above, can call from a browser';
+
+/** The provider the demo page renders a (stand-in) check for, or undefined when no challenge is configured. */
+const pageChallenge = (raw: string | undefined): { provider: string; siteKey: string } | undefined => {
+  const provider = (raw ?? '').trim();
+  return ['turnstile', 'hcaptcha', 'recaptcha'].includes(provider) ? { provider, siteKey: 'local-site-key' } : undefined;
+};
+
+/**
+ * The sandbox's code line, framed (and bold yellow on a terminal) so it stands out from the JSON log lines;
+ * the line itself stays `[sandbox-sms] <masked> code <digits>` for anyone grepping for it.
+ */
+const sandboxPrinter = (): ((line: string) => void) => {
+  const color = process.stdout.isTTY && !process.env.NO_COLOR;
+  return (line) => {
+    const bar = '═'.repeat(line.length + 4);
+    const framed = [``, `╔${bar}╗`, `║  ${line}  ║`, `╚${bar}╝`, ``];
+    process.stdout.write(`${framed.map((l) => (color && l ? `\u001b[1;33m${l}\u001b[0m` : l)).join('\n')}\n`);
+  };
+};
+
 const parsePort = (raw: string | undefined): number => {
   const s = (raw ?? '').trim() || '3000';
   if (!/^\d+$/.test(s) || Number(s) > 65535) throw new ConfigError(`PORT must be a port number from 0 to 65535, got "${raw}"`);
@@ -351,8 +279,11 @@ const main = async (): Promise<void> => {
   // Fail before starting anything when a variable is invalid (API.md: the start stops, naming the variable).
   loadConfig({ ...process.env, STAGE });
 
+  const cors = await corsRulesFor(process.env.CORS_ALLOWED_ORIGINS);
+  const trustForwardedFor = process.env.LOCAL_FORWARDED_FOR === '1';
+  const challenge = pageChallenge(process.env.CHALLENGE_PROVIDER);
   let offlinePort: number | undefined;
-  const front = createFrontServer({ upstreamPort: () => offlinePort });
+  const front = createFrontServer({ upstreamPort: () => offlinePort, cors, trustForwardedFor, ...(challenge ? { challenge } : {}) });
   // Bind the public port first: if it is taken, say so before spending seconds on the rest.
   await new Promise<void>((res, rej) => {
     front.once('error', (err: NodeJS.ErrnoException) =>
@@ -390,7 +321,7 @@ const main = async (): Promise<void> => {
   });
 
   try {
-    pieces = await startLocalPieces(process.env);
+    pieces = await startLocalPieces(process.env, { printSandbox: sandboxPrinter() });
     const [httpPort, lambdaPort] = [await freePort(), await freePort()];
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ...pieces.env, ...build.env };
     delete childEnv.PORT; // serverless.yml reads ${env:PORT}; the CLI flags win anyway, but nothing should guess
@@ -422,6 +353,9 @@ const main = async (): Promise<void> => {
     log(`OTP service ready at ${publicUrl}`);
     log(`  API              POST ${publicUrl}/auth/send-otp, POST ${publicUrl}/auth/verify-otp, GET ${publicUrl}/.well-known/jwks.json`);
     log(`  Page             ${publicUrl}/ (public/)${existsSync(OPENAPI_SCRIPT) ? `, OpenAPI ${publicUrl}/openapi.json` : ''}`);
+    log(`  CORS             ${corsLine(cors)}`);
+    log(`  Caller IP        ${trustForwardedFor ? 'first X-Forwarded-For entry (LOCAL_FORWARDED_FOR=1; local only)' : 'the TCP peer (LOCAL_FORWARDED_FOR=1 takes the first X-Forwarded-For entry)'}`);
+    if (challenge) log(`  Bot challenge    ${challenge.provider}: the page shows a local stand-in check that hands it the token challenge-pass`);
     for (const line of pieces.describe) log(`  ${line}`);
     log(`  Lambda emulation ${internal} (serverless offline, pid ${offline.pid}, lambda port ${lambdaPort})`);
     log(`Started in ${process.uptime().toFixed(1)} s. To run \`serverless invoke local\` against these same pieces:`);

@@ -251,6 +251,16 @@ export function buildOpenApi(): Record<string, unknown> {
         'plus the fields named per code. Request and response schemas are generated verbatim from `schemas/*.json`.',
       license: { name: 'MIT', identifier: 'MIT' },
     },
+    // Relative to wherever the document is served from: `npm start` serves it next to the API, and a deployed
+    // copy is read against its own stage URL. The variable lets a client name a deployed API.
+    servers: [
+      { url: '/', description: 'The API that serves this document (npm start: http://127.0.0.1:3000)' },
+      {
+        url: '{apiBase}',
+        description: 'A deployed stage: its HTTP API URL (serverless deploy prints it)',
+        variables: { apiBase: { default: 'http://127.0.0.1:3000', description: 'The API base URL, without a trailing slash' } },
+      },
+    ],
     tags: [{ name: 'auth', description: 'One-time codes over SMS' }],
     paths: {
       '/auth/send-otp': {

@@ -6,12 +6,15 @@
  * Slow by nature (each start bundles the handlers): generous timeouts, one start per describe.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTable, startLocalDynamo } from '../../local/dynamo';
 import { freePort, isListening } from '../../local/env';
 import { SignJWT, importJWK } from 'jose';
 import { jwksFromUrl, verifyOtpToken } from '../../lib/otp/token-verifier';
+import { runServerless } from '../support/package-build';
 import {
   groupMembers,
   killGroups,
@@ -119,7 +122,8 @@ describe('npm start (local/start.ts through tsx, as the npm script runs it)', ()
     const out = s.app.output();
     expect(out).toMatch(/DynamoDB\s+http:\/\/127\.0\.0\.1:\d+ \(dynalite/);
     expect(out).toMatch(/Secrets Manager\s+http:\/\/127\.0\.0\.1:\d+ \(stand-in/);
-    expect(out).toMatch(/StartMessaging\s+http:\/\/127\.0\.0\.1:\d+ \(sandbox, API key sm_test_local/);
+    expect(out).toMatch(/StartMessaging\s+http:\/\/127\.0\.0\.1:\d+ \(sandbox; expects the API key sm_test_local \(SM_API_KEY\)/);
+    expect(out).toMatch(/CORS\s+none \(CORS_ALLOWED_ORIGINS is empty\)/);
     expect(out).toMatch(/export AWS_ENDPOINT_URL_DYNAMODB=http:\/\/127\.0\.0\.1:\d+/);
     const hashKey = await getSecret(s.secretsEndpoint, 'otp/hash-key');
     expect(Buffer.from(hashKey, 'base64')).toHaveLength(32);
@@ -327,4 +331,169 @@ describe('tsx local/invoke.ts flow', () => {
     expect((await bad.exited).code).toBe(2);
     expect(bad.output()).toContain('usage: tsx local/invoke.ts <sendOtp|verifyOtp|flow>');
   }, 60_000);
+});
+
+/* ------------------------------------------------------------------------------------------------------
+ * The edge, as a browser (or curl) sees it: npm start must answer as the deployed HTTP API does.
+ */
+
+/** A raw HTTP exchange: exact headers sent (no Content-Type unless given), all headers received. */
+const raw = (
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> =>
+  new Promise((res, rej) => {
+    const { hostname, port } = new URL(base);
+    const req = request({ host: hostname, port, path, method, headers }, (r) => {
+      let text = '';
+      r.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      r.on('end', () => res({ status: r.statusCode ?? 0, headers: r.headers, body: text }));
+    });
+    req.on('error', rej);
+    req.end(body);
+  });
+
+const corsHeaders = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => k.startsWith('access-control-')));
+
+describe('npm start at the edge: CORS, Content-Type, caller IP, page headers, credentials, builds side by side', () => {
+  const SHOP = 'https://shop.example';
+  const SHELL_KEY = 'AKIASHELLKEYNOTSHOWN1';
+  const SHELL_SECRET = 'shell-secret-value-never-printed';
+  let s: Started;
+  let dynamo: Awaited<ReturnType<typeof startLocalDynamo>> | undefined;
+  const json = { 'content-type': 'application/json' };
+  const sendBody = (phone: string) => JSON.stringify({ phoneNumber: phone });
+
+  beforeAll(async () => {
+    // Our own DynamoDB, so npm start keeps the shell's credentials (as for DynamoDB Local) and must still not print them.
+    dynamo = await startLocalDynamo();
+    await createTable(dynamo.endpoint, 'otp-edge');
+    const port = await freePort();
+    s = await startedFrom(
+      spawnInGroup(process.execPath, [TSX_CLI, 'local/start.ts'], localToolEnv({
+        PORT: String(port),
+        CORS_ALLOWED_ORIGINS: `${SHOP},http://localhost:8080`,
+        LOCAL_FORWARDED_FOR: '1',
+        SEND_LIMIT_PER_IP_PER_HOUR: '2',
+        SEND_COOLDOWN_SECONDS: '0',
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+        OTP_TABLE: 'otp-edge',
+        AWS_ACCESS_KEY_ID: SHELL_KEY,
+        AWS_SECRET_ACCESS_KEY: SHELL_SECRET,
+      })),
+    );
+  }, START_TIMEOUT + 10_000);
+
+  afterAll(async () => {
+    killGroups(s?.app.pid, s?.offlinePid);
+    await dynamo?.close();
+  });
+
+  it('the banner names variables, never credentials, and states the CORS list and where the caller IP comes from', () => {
+    const out = s.app.output();
+    expect(out).not.toContain(SHELL_KEY);
+    expect(out).not.toContain(SHELL_SECRET);
+    expect(out).toContain("# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: keep your shell's own (not printed)");
+    expect(out).toMatch(/CORS\s+https:\/\/shop\.example, http:\/\/localhost:8080 \(CORS_ALLOWED_ORIGINS\)/);
+    expect(out).toMatch(/Caller IP\s+first X-Forwarded-For entry \(LOCAL_FORWARDED_FOR=1/);
+    expect(out).toContain('(from AWS_ENDPOINT_URL_DYNAMODB; table otp-edge must exist)');
+  });
+
+  it('answers a preflight from a listed origin as the HTTP API does, with GET for the JWKS', async () => {
+    const res = await raw(s.url, 'OPTIONS', '/auth/send-otp', {
+      origin: SHOP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,idempotency-key',
+    });
+    expect(res.status).toBe(204);
+    expect(corsHeaders(res.headers)).toEqual({
+      'access-control-allow-origin': SHOP,
+      'access-control-allow-methods': 'GET,POST,OPTIONS',
+      'access-control-allow-headers': 'content-type,idempotency-key',
+      'access-control-max-age': '600',
+    });
+  });
+
+  it.each([['null'], ['https://evil.example'], ['https://shop.example.evil.example'], ['http://shop.example']])(
+    'gives origin %s no Access-Control-* header, on a preflight and on a plain request alike',
+    async (origin) => {
+      const pre = await raw(s.url, 'OPTIONS', '/auth/verify-otp', { origin, 'access-control-request-method': 'POST' });
+      expect(pre.status).toBe(204);
+      expect(corsHeaders(pre.headers)).toEqual({});
+      const plain = await raw(s.url, 'POST', '/auth/verify-otp', { origin, ...json }, JSON.stringify({ otpRequestId: 'abcdef', otp: '123456' }));
+      expect(plain.status).toBe(410);
+      expect(corsHeaders(plain.headers)).toEqual({});
+    },
+  );
+
+  it('grants a listed origin on plain requests (no reflection, no credentials), errors and the JWKS included', async () => {
+    const verify = await raw(s.url, 'POST', '/auth/verify-otp', { origin: SHOP, ...json }, JSON.stringify({ otpRequestId: 'abcdef', otp: '123456' }));
+    expect(verify.status).toBe(410);
+    expect(corsHeaders(verify.headers)).toEqual({ 'access-control-allow-origin': SHOP, 'access-control-expose-headers': 'retry-after' });
+    const jwks = await raw(s.url, 'GET', '/.well-known/jwks.json', { origin: SHOP });
+    expect(corsHeaders(jwks.headers)).toEqual({ 'access-control-allow-origin': SHOP, 'access-control-expose-headers': 'retry-after' });
+    const none = await raw(s.url, 'POST', '/auth/verify-otp', json, JSON.stringify({ otpRequestId: 'abcdef', otp: '123456' }));
+    expect(corsHeaders(none.headers)).toEqual({});
+  });
+
+  it('refuses a request without Content-Type with 415, as the deployed service does', async () => {
+    const res = await raw(s.url, 'POST', '/auth/send-otp', {}, sendBody('+919812340001'));
+    expect(res.status).toBe(415);
+    expect(JSON.parse(res.body)).toMatchObject({ error: 'unsupported_media_type' });
+  });
+
+  it('serves the page and its files with frame-ancestors none, X-Frame-Options DENY and nosniff', async () => {
+    for (const path of ['/', '/otp-widget.js', '/otp-widget.css']) {
+      const res = await raw(s.url, 'GET', path, {});
+      expect({ path, status: res.status }).toEqual({ path, status: 200 });
+      expect(res.headers['content-security-policy']).toBe("frame-ancestors 'none'");
+      expect(res.headers['x-frame-options']).toBe('DENY');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    }
+  });
+
+  it('LOCAL_FORWARDED_FOR=1: the per-IP limit counts the first X-Forwarded-For entry, and nothing else', async () => {
+    const from = (ip: string, phone: string, extra: Record<string, string> = {}) =>
+      raw(s.url, 'POST', '/auth/send-otp', { ...json, 'x-forwarded-for': `${ip}, 10.0.0.1`, ...extra }, sendBody(phone));
+    expect((await from('203.0.113.1', '+919812340011')).status).toBe(201);
+    expect((await from('203.0.113.1', '+919812340012')).status).toBe(201);
+    const third = await from('203.0.113.1', '+919812340013');
+    expect(third.status).toBe(429); // SEND_LIMIT_PER_IP_PER_HOUR=2 for that IP
+    // The front server's own header cannot be forged by a client.
+    expect((await from('203.0.113.1', '+919812340014', { 'x-otp-local-source-ip': '198.51.100.9' })).status).toBe(429);
+    expect((await from('203.0.113.2', '+919812340015')).status).toBe(201); // another IP, its own budget
+  });
+
+  it('frames the sandbox code line so it stands out from the JSON logs', async () => {
+    const since = s.app.output().length;
+    expect((await raw(s.url, 'POST', '/auth/send-otp', { ...json, 'x-forwarded-for': '203.0.113.50' }, sendBody('+919812340021'))).status).toBe(201);
+    const [line] = await s.app.waitFor(/║ {2}\[sandbox-sms\] \+91\*+0021 code \d{6} {2}║/, 10_000, since);
+    expect(s.app.output().slice(since)).toContain(`╔${'═'.repeat(line.length - 2)}╗`);
+  });
+
+  it('`npm run package` (serverless package) beside it does not break it', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'otp-edge-package-'));
+    try {
+      // The real command in this very tree, as a person would run it in a second terminal.
+      const params = ['--param', `corsAllowedOrigins=${SHOP}`, '--param', 'alarmTopicArn=arn:aws:sns:ap-south-1:123456789012:ops'];
+      const run = await runServerless(['package', '--stage', 'prod', '--package', out, ...params], {
+        cwd: REPO_ROOT,
+        env: { ...localToolEnv(), CORS_ALLOWED_ORIGINS: '' },
+        timeoutMs: 240_000,
+      });
+      expect({ code: run.code, out: run.code === 0 ? '' : `${run.stdout.slice(-1500)}\n${run.stderr.slice(-1500)}` }).toEqual({ code: 0, out: '' });
+      const res = await raw(s.url, 'POST', '/auth/send-otp', { ...json, 'x-forwarded-for': '203.0.113.60' }, sendBody('+919812340031'));
+      expect({ status: res.status, body: res.status === 201 ? '' : res.body.slice(0, 500) }).toEqual({ status: 201, body: '' });
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it('stops everything on SIGTERM', async () => {
+    process.kill(-s.app.pid, 'SIGTERM');
+    expect((await s.app.exited).code).toBe(0);
+    const ours = Number(new URL(dynamo!.endpoint).port); // the test's own DynamoDB keeps running until afterAll
+    await expectAllGone({ ...s, ports: s.ports.filter((p) => p !== ours) });
+  }, 30_000);
 });

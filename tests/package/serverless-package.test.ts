@@ -557,7 +557,7 @@ describe('what differs between prod and dev', () => {
     expect(api(prodView).CorsConfiguration).toEqual({
       AllowOrigins: ORIGINS,
       AllowHeaders: ['content-type', 'idempotency-key'],
-      AllowMethods: ['POST', 'OPTIONS'],
+      AllowMethods: ['GET', 'POST', 'OPTIONS'],
       ExposeHeaders: ['retry-after'],
       MaxAge: 600,
     });

@@ -65,14 +65,15 @@ export const mockCheckout = async (page: Page, opts: ServeOptions = {}): Promise
       : {
           'Access-Control-Allow-Origin': pageOrigin,
           'Access-Control-Allow-Headers': 'content-type, idempotency-key',
-          'Access-Control-Allow-Methods': 'POST, OPTIONS',
+          'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
           'Access-Control-Expose-Headers': 'Retry-After',
         };
 
   const serveStatic = async (route: Route, pathname: string) => {
     const rel = pathname === '/' ? 'index.html' : pathname.replace(/^\/+/, '');
-    const file = normalize(join(REPO_ROOT, 'public', rel));
-    if (!file.startsWith(join(REPO_ROOT, 'public'))) return route.fulfill({ status: 404, body: 'not found' });
+    // The bot-challenge stand-in that `npm start` serves (local/front-server.ts) at the same path.
+    const file = rel === 'challenge-stand-in.js' ? join(REPO_ROOT, 'local', rel) : normalize(join(REPO_ROOT, 'public', rel));
+    if (!file.startsWith(join(REPO_ROOT, 'public')) && rel !== 'challenge-stand-in.js') return route.fulfill({ status: 404, body: 'not found' });
     let body: Buffer;
     try {
       body = readFileSync(file);

@@ -3,10 +3,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDynamoStore } from '../../lib/store/dynamodb';
 import type { Store } from '../../lib/store/types';
-import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
+import { createTable } from '../../local/dynamo';
+import { startTestDynamo, type Engine, type TestDynamo } from './test-dynamodb';
 
 export interface Dynalite {
   endpoint: string;
+  /** dynalite, or the DynamoDB at TEST_DYNAMODB_ENDPOINT (tests/support/test-dynamodb.ts). */
+  engine: Engine;
   client: DynamoDBDocumentClient;
   /** A fresh table for every test, and the real DynamoDB adapter on it. */
   table: string;
@@ -14,15 +17,16 @@ export interface Dynalite {
 }
 
 /**
- * One dynalite per test file, a fresh table (and store) per test: registers the jest hooks and returns an
- * object whose fields are current inside each test.
+ * One local DynamoDB per test file (dynalite, or a relay to TEST_DYNAMODB_ENDPOINT), a fresh table (and store)
+ * per test: registers the jest hooks and returns an object whose fields are current inside each test.
  */
 export const useDynalite = (prefix: string): Dynalite => {
   const db = {} as Dynalite;
-  let dynamo: LocalDynamo;
+  let dynamo: TestDynamo;
   beforeAll(async () => {
-    dynamo = await startLocalDynamo();
+    dynamo = await startTestDynamo();
     db.endpoint = dynamo.endpoint;
+    db.engine = dynamo.engine;
     db.client = DynamoDBDocumentClient.from(
       new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'ap-south-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
     );
@@ -35,6 +39,9 @@ export const useDynalite = (prefix: string): Dynalite => {
     db.table = `${prefix}-${randomBytes(4).toString('hex')}`;
     await createTable(dynamo.endpoint, db.table);
     db.store = createDynamoStore({ table: db.table, client: db.client });
+  });
+  afterEach(async () => {
+    await dynamo.dropTable(db.table);
   });
   return db;
 };

@@ -2,8 +2,9 @@
  * A stand-in module for `@aws-sdk/client-dynamodb` whose DynamoDBClient is built exactly as in production
  * except for a longer request timeout. Storm tests run many "Lambdas" at once in one process, on the same
  * event loop as dynalite; on a busy machine a DynamoDB call can then wait longer than the store's 2 s
- * timeout (sized for DynamoDB, a few ms away) and fail closed. With this, storms measure the limits, not
- * the machine's load. Use it as:
+ * request timeout or 1 s connection timeout (sized for DynamoDB, a few ms away) and fail closed: with 30
+ * handlers and dynalite on one loop, a socket's `connect` event alone was seen to come later than 1 s at a
+ * load average of 15. With this, storms measure the limits, not the machine's load. Use it as:
  *
  *   jest.mock('@aws-sdk/client-dynamodb', () => jest.requireActual('../support/patient-dynamodb').patientModule());
  */

@@ -1,13 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
-import { createTable, startLocalDynamo, type LocalDynamo } from '../../local/dynamo';
+import { createTable } from '../../local/dynamo';
 import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider';
 import { newHashKey, newTokenKeySecret, type TokenKeySecret } from '../../local/keys';
 import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
+import { startTestDynamo, type TestDynamo } from './test-dynamodb';
 
 /**
- * The real handlers against real local pieces: dynalite (a table per stack), the Secrets Manager
- * stand-in and the StartMessaging sandbox over HTTP. Handlers are loaded in an isolated module
+ * The real handlers against real local pieces: dynalite or the DynamoDB at TEST_DYNAMODB_ENDPOINT (a fresh
+ * table per stack; tests/support/test-dynamodb.ts), the Secrets Manager stand-in and the StartMessaging
+ * sandbox over HTTP. Handlers are loaded in an isolated module
  * registry after the environment is set, as a cold start would read it.
  *
  * Everything the handlers write to stdout and stderr (logs, EMF metrics) is captured; `close()` fails the test
@@ -36,7 +38,7 @@ export interface RequestOptions {
 }
 
 export interface Stack {
-  dynamo: LocalDynamo;
+  dynamo: TestDynamo;
   secrets: SecretsStandIn;
   sandbox: Sandbox;
   table: string;
@@ -120,7 +122,7 @@ const ENV_KEYS = [
 ];
 
 export const startStack = async (env: Record<string, string | undefined> = {}): Promise<Stack> => {
-  const dynamo = await startLocalDynamo();
+  const dynamo = await startTestDynamo();
   const table = `otp-test-${randomBytes(4).toString('hex')}`;
   await createTable(dynamo.endpoint, table);
   const hashKey = newHashKey();
@@ -244,7 +246,7 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
     },
     coldStart,
     async close() {
-      await Promise.all([dynamo.close(), secrets.close(), sandbox.close()]);
+      await Promise.all([dynamo.close().then(() => dynamo.dropTable(table)), secrets.close(), sandbox.close()]);
       for (const [k, v] of saved) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;

@@ -19,8 +19,8 @@ const readJson = (rel: string): Json => JSON.parse(readFileSync(join(ROOT, rel),
 
 /* ------------------------------------------------------------------ API.md's Errors table */
 
-/** CI checks out shared/ beside the clone; API_MD_PATH overrides. */
-const API_MD = process.env.API_MD_PATH ?? resolve(ROOT, '..', 'shared', 'API.md');
+/** The contract as the repository documents it (docs/api.md); API_MD_PATH overrides. */
+const API_MD = process.env.API_MD_PATH ?? resolve(ROOT, 'docs', 'api.md');
 
 /** Used only when API.md is not beside the repo (a lone clone): a copy of its Errors table. */
 const FALLBACK_ERROR_TABLE: ReadonlyArray<[number, string]> = [
