@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import { InvalidCode, OtpExpired, ServiceUnavailable, TooManyAttempts } from '../errors';
 import { logger, maskPhone } from '../log';
 import { countRateLimited } from '../metrics';
+import { DEFAULT_RETRY_DELAYS, sleepMs } from '../ratelimit/limiter';
 import { verifyFailureRule } from '../ratelimit/rules';
 import type { Store, WindowCounter } from '../store/types';
 import { codeMatches } from './codes';
@@ -71,8 +72,8 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
     store.claimAttempt(target.subject, target.codeId, config.verifyMaxAttempts, now),
     failure === undefined ? Promise.resolve(0) : store.takeWindow(failure),
   ]);
-  const tookUnit = budget.status === 'fulfilled' && budget.value !== undefined && failure !== undefined;
-  const giveBackUnit = () => (tookUnit ? store.giveBackWindow(failure) : Promise.resolve());
+  let tookUnit = budget.status === 'fulfilled' && budget.value !== undefined && failure !== undefined;
+  const giveBackUnit = () => (tookUnit && failure !== undefined ? store.giveBackWindow(failure) : Promise.resolve());
   if (claimed.status === 'rejected' || budget.status === 'rejected') {
     // The attempt stays spent (safe side); a taken failure unit is given back.
     await giveBackUnit().catch(() => undefined);
@@ -81,7 +82,17 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
   }
 
   const claim = claimed.value;
-  if (budget.value === undefined) {
+  if (!tookUnit && claim.ok && failure !== undefined) {
+    // The window may be full only of units that parallel guesses hold for a moment (their claims were refused,
+    // and they are giving back): look again before refusing, as the send limiter does, so a burst judges exactly
+    // the budget. Only a refused guess on a live code pays these pauses.
+    for (const ms of DEFAULT_RETRY_DELAYS) {
+      await sleepMs(ms);
+      tookUnit = (await store.takeWindow(failure).catch(() => undefined)) !== undefined;
+      if (tookUnit) break;
+    }
+  }
+  if (!tookUnit && failure !== undefined) {
     // The client is over its failure budget: nothing is judged and the code keeps its attempt.
     if (claim.ok) await store.releaseAttempt(target.subject, target.codeId);
     const retryAfter = ((window + 1) * rule.windowSeconds * 1000 - now) / 1000;

@@ -46,9 +46,10 @@ export interface TakeOptions {
 }
 
 type Planned<I> = { rule: RateLimitRule<I>; grant: Grant };
-const DEFAULT_RETRY_DELAYS = [25, 75] as const;
+/** Pauses before a refused window is taken again (send, and verify's client failure budget). */
+export const DEFAULT_RETRY_DELAYS = [25, 75] as const;
 const DEFAULT_SETTLE_MS = 25;
-const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const plan = <I>(rules: readonly RateLimitRule<I>[], input: I, pseudonymise: Pseudonymise, now: number): Planned<I>[] => {
   const planned: Planned<I>[] = [];
