@@ -10,7 +10,7 @@
 const FUNCTIONS = {
   // What each function's code calls (tests/package holds these lists to the code):
   //  - table: lib/store/dynamodb.ts (Get/Put/Update/DeleteItem);
-  //  - secrets: the ids middleware/secrets.ts fetches for that function (DECISIONS.md, "Secrets");
+  //  - secrets: the ids middleware/secrets.ts fetches for that function (each handler names its own; docs/keys.md);
   //  - challenge: sendOtp fetches the challenge secret only when CHALLENGE_PROVIDER is not `none`.
   sendOtp: { role: 'SendOtpRole', table: true, secrets: ['apiKeySecretId', 'hashSecretId'], challenge: true },
   verifyOtp: { role: 'VerifyOtpRole', table: true, secrets: ['hashSecretId', 'tokenKeySecretId'], challenge: false },
