@@ -3,6 +3,8 @@
  * Read once per cold start; an invalid value throws a message naming the variable,
  * so a bad deploy fails at init instead of misbehaving per request.
  */
+import { ASSIGNED_CALLING_CODES } from './calling-codes';
+
 export interface Config {
   startMessagingBaseUrl: string;
   startMessagingTimeoutMs: number;
@@ -130,6 +132,11 @@ export const loadConfig = (env: Env = process.env): Config => {
   for (const cc of allowedCountryCodes) {
     if (!/^[1-9]\d{0,2}$/.test(cc)) {
       throw new ConfigError(`ALLOWED_COUNTRY_CODES must be comma-separated calling codes like "91,65", got "${cc}"`);
+    }
+  }
+  for (const cc of allowedCountryCodes) {
+    if (!ASSIGNED_CALLING_CODES.has(cc)) {
+      throw new ConfigError(`ALLOWED_COUNTRY_CODES must name assigned country calling codes (91 for India), got "${cc}", which is not one`);
     }
   }
   if (allowedCountryCodes.length === 0) {

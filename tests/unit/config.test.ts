@@ -104,11 +104,20 @@ describe('loadConfig', () => {
     ['STARTMESSAGING_BASE_URL', 'not a url'],
     ['ALLOWED_COUNTRY_CODES', '+91'],
     ['ALLOWED_COUNTRY_CODES', '0'],
+    // Shaped like calling codes, but assigned to no country: a typo must stop the start.
+    ['ALLOWED_COUNTRY_CODES', '19'],
+    ['ALLOWED_COUNTRY_CODES', '910'],
+    ['ALLOWED_COUNTRY_CODES', '91,999'],
+    ['ALLOWED_COUNTRY_CODES', '800'],
     ['CORS_ALLOWED_ORIGINS', 'shop.example'],
     ['TOKEN_AUDIENCE', 'two words'],
     ['TOKEN_ISSUER', 'x'.repeat(201)],
   ])('refuses %s=%j with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(name));
+  });
+
+  it('takes every assigned country calling code, one to three digits long', () => {
+    expect(loadConfig({ ALLOWED_COUNTRY_CODES: '1,7,44,91,971,880,383,599' }).allowedCountryCodes).toEqual(['1', '7', '44', '91', '971', '880', '383', '599']);
   });
 
   it('takes the limits API.md allows at the edges', () => {
