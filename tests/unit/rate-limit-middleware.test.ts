@@ -268,10 +268,30 @@ describe('races: units other requests hold for a moment', () => {
     const holder = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [hour], input, now: () => H });
     const held = request();
     await before(holder, held);
-    const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [hour], input, now: () => H, retryDelaysMs: [] });
+    // The order is pinned at the store, not left to timing (on DynamoDB Local the give-back could otherwise land
+    // before the take it is meant to follow): the take is refused first, the holder then gives back, and only
+    // then does the refused request look at the window again.
+    let refused!: () => void;
+    const takeRefused = new Promise<void>((resolve) => (refused = resolve));
+    let gaveBack!: () => void;
+    const givenBack = new Promise<void>((resolve) => (gaveBack = resolve));
+    const watched: Store = {
+      ...store,
+      takeWindow: async (c) => {
+        const n = await store.takeWindow(c);
+        if (n === undefined) refused();
+        return n;
+      },
+      countWindow: async (...args) => {
+        await givenBack;
+        return store.countWindow(...args);
+      },
+    };
+    const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store: watched, rules: [hour], input, now: () => H, retryDelaysMs: [] });
     const pending = refusal(mw);
-    // The holder gives back while the refused request waits to look again.
+    await takeRefused;
     await onError(holder, held, new UpstreamError('rejected', 400));
+    gaveBack();
     const err = (await pending) as RateLimited;
     expect(err).toBeInstanceOf(RateLimited);
     expect(err.extra.retryAfterSeconds).toBe(1);
