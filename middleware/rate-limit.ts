@@ -30,10 +30,11 @@ export interface RateLimitOptions<I> {
   /** Requests already charged (an idempotent retry of a send whose outcome was uncertain) take nothing. */
   skip?: (request: Request) => boolean;
   now?: () => number;
-  retryDelaysMs?: readonly number[];
+  /** How long a unit another request took may still be given back (lib/ratelimit/limiter.ts, DEFAULT_HOLD_MS). */
+  holdMs?: number;
 }
 
-const OPTION_KEYS = new Set(['store', 'rules', 'input', 'trusted', 'skip', 'now', 'retryDelaysMs']);
+const OPTION_KEYS = new Set(['store', 'rules', 'input', 'trusted', 'skip', 'now', 'holdMs']);
 const TAKEN = Symbol('rate-limit grants');
 type Taken = { grants: Grant[]; settled: Promise<void> };
 type WithGrants = Request & { [TAKEN]?: Taken };
@@ -44,7 +45,7 @@ export const rulesTaken = (context: object): readonly string[] => (context as { 
 
 export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj => {
   for (const key of Object.keys(opts)) if (!OPTION_KEYS.has(key)) throw new TypeError(`rateLimitMiddleware: unknown option "${key}"`);
-  const { store, rules, input, trusted, skip, retryDelaysMs } = opts;
+  const { store, rules, input, trusted, skip, holdMs } = opts;
   const now = opts.now ?? Date.now;
   if (typeof store?.takeWindow !== 'function') throw new TypeError('rateLimitMiddleware: store is required');
   const names = new Set<string>();
@@ -65,7 +66,8 @@ export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj
     const keys = keysFor((request.context as unknown as SecretsContext).hashKey);
     const outcome = await takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now(), {
       ...(trusted ? { trusted: trusted(request) } : {}),
-      ...(retryDelaysMs ? { retryDelaysMs } : {}),
+      requestClock: now,
+      ...(holdMs === undefined ? {} : { holdMs }),
     });
     if (outcome.ok) {
       request[TAKEN] = { grants: outcome.grants, settled: outcome.settled };

@@ -2,7 +2,7 @@ import type { Config } from '../config';
 import { InvalidCode, OtpExpired, ServiceUnavailable, TooManyAttempts } from '../errors';
 import { logger, maskPhone } from '../log';
 import { countRateLimited } from '../metrics';
-import { DEFAULT_RETRY_DELAYS, sleepMs } from '../ratelimit/limiter';
+import { holdFor, MAX_HOLD_MS, MAX_WAIT_MS, realTime, sleepMs, takeWindowPatiently } from '../ratelimit/limiter';
 import { verifyFailureRule } from '../ratelimit/rules';
 import type { Store, WindowCounter } from '../store/types';
 import { codeMatches } from './codes';
@@ -40,6 +40,23 @@ export interface VerifyResponse {
 const DEAD_ID = { phone: 'dead-id', codeId: 'dead-id' };
 const decoyFor = (keys: Keys) => ({ subject: phoneSubject(keys, DEAD_ID.phone), codeId: DEAD_ID.codeId, phone: undefined });
 
+/** Whether a claim stamped `at` may belong to a parallel guess that still holds it. */
+const racing = (at: number | undefined, roundTripMs: number): boolean => at !== undefined && realTime() - at < holdFor(roundTripMs);
+
+/**
+ * The code's claimed attempts once the guesses that hold one while they wait for their client's budget have
+ * been judged or given theirs back: looked at with growing pauses until one is free, or until any such guess
+ * (claimed at `since` or later) has answered. Undefined: the code is no longer current.
+ */
+const settledAttempts = async (store: Store, target: { subject: string; codeId: string }, max: number, since: number): Promise<number | undefined> => {
+  const until = since + MAX_WAIT_MS + MAX_HOLD_MS;
+  for (let pause = 20; ; pause *= 2) {
+    const attempts = await store.attemptsOf(target.subject, target.codeId).catch(() => undefined);
+    if (attempts === undefined || attempts < max || realTime() >= until) return attempts;
+    await sleepMs(Math.min(pause, until - realTime()));
+  }
+};
+
 /**
  * Verify, exact under parallel guesses. Every guess first takes, atomically and in parallel (one
  * DynamoDB round trip): one attempt of the code (only while it is current, unexpired, unused and
@@ -68,10 +85,12 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
       ? undefined
       : { rule: rule.name, subject: pseudonym(keys, 'rate-limit', client), window, limit: rule.limit, expiresAt: (window + 1) * rule.windowSeconds + 3600 };
 
+  const startedAt = realTime();
   const [claimed, budget] = await Promise.allSettled([
-    store.claimAttempt(target.subject, target.codeId, config.verifyMaxAttempts, now),
-    failure === undefined ? Promise.resolve(0) : store.takeWindow(failure),
+    store.claimAttempt(target.subject, target.codeId, config.verifyMaxAttempts, now, startedAt),
+    failure === undefined ? Promise.resolve(0) : store.takeWindow(failure, startedAt),
   ]);
+  const roundTripMs = realTime() - startedAt;
   let tookUnit = budget.status === 'fulfilled' && budget.value !== undefined && failure !== undefined;
   const giveBackUnit = () => (tookUnit && failure !== undefined ? store.giveBackWindow(failure) : Promise.resolve());
   if (claimed.status === 'rejected' || budget.status === 'rejected') {
@@ -81,19 +100,32 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
     throw cause instanceof ServiceUnavailable ? cause : new ServiceUnavailable('store', undefined, cause);
   }
 
-  const claim = claimed.value;
-  if (!tookUnit && claim.ok && failure !== undefined) {
-    // The window may be full only of units that parallel guesses hold for a moment (their claims were refused,
-    // and they are giving back): look again before refusing, as the send limiter does, so a burst judges exactly
-    // the budget. Only a refused guess on a live code pays these pauses.
-    for (const ms of DEFAULT_RETRY_DELAYS) {
-      await sleepMs(ms);
-      tookUnit = (await store.takeWindow(failure).catch(() => undefined)) !== undefined;
-      if (tookUnit) break;
+  let claim = claimed.value;
+  if (tookUnit && failure !== undefined && !claim.ok && claim.reason === 'exhausted' && racing(claim.lastClaimAt, roundTripMs)) {
+    // The code's attempts may be held only by parallel guesses that wait for this client's budget (below) and
+    // give theirs back if it is spent. Holding our unit would keep them waiting: give it back, wait until the
+    // code has an attempt free (or they are all judged), then take again in order, the client's unit first.
+    await store.giveBackWindow(failure);
+    await settledAttempts(store, target, config.verifyMaxAttempts, claim.lastClaimAt!);
+    tookUnit =
+      (await store.takeWindow(failure, realTime())) !== undefined || (await takeWindowPatiently(store, failure, roundTripMs).catch(() => false));
+    if (tookUnit) {
+      claim = await store.claimAttempt(target.subject, target.codeId, config.verifyMaxAttempts, now, realTime()).catch(async (error: unknown) => {
+        await store.giveBackWindow(failure).catch(() => undefined);
+        throw error instanceof ServiceUnavailable ? error : new ServiceUnavailable('store', undefined, error);
+      });
     }
   }
+  if (!tookUnit && claim.ok && failure !== undefined) {
+    // The window may be full only of units that parallel guesses hold for a moment (their claims were refused,
+    // and they are giving back): wait for those, as the send limiter does (lib/ratelimit/limiter.ts), so a burst
+    // judges exactly the budget. Only a refused guess on a live code waits, and only while the window's last
+    // unit is recent.
+    tookUnit = await takeWindowPatiently(store, failure, roundTripMs).catch(() => false);
+  }
   if (!tookUnit && failure !== undefined) {
-    // The client is over its failure budget: nothing is judged and the code keeps its attempt.
+    // The client is over its failure budget: nothing is judged and the code keeps its attempt (a guess that
+    // waited on a recent claim above holds none).
     if (claim.ok) await store.releaseAttempt(target.subject, target.codeId);
     const retryAfter = ((window + 1) * rule.windowSeconds * 1000 - now) / 1000;
     countRateLimited(rule.name);
@@ -106,7 +138,13 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
   }
 
   if (!codeMatches(keys, target.codeId, req.otp, claim.codeHash)) {
-    const attemptsRemaining = config.verifyMaxAttempts - claim.attempts;
+    let attemptsRemaining = config.verifyMaxAttempts - claim.attempts;
+    if (attemptsRemaining <= 0 && racing(claim.previousClaimAt, roundTripMs)) {
+      // The count may include attempts that parallel guesses hold while they wait for the client's budget, and
+      // give back if it refuses them: the code is dead only if they are judged. Count again once they settle.
+      const settled = await settledAttempts(store, target, config.verifyMaxAttempts, claim.previousClaimAt!);
+      if (settled !== undefined) attemptsRemaining = config.verifyMaxAttempts - settled;
+    }
     logger.info('wrong code', { phone: maskPhone(target.phone), attemptsRemaining });
     if (attemptsRemaining <= 0) throw new TooManyAttempts();
     throw new InvalidCode(attemptsRemaining);

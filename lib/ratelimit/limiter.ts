@@ -12,15 +12,23 @@ import type { RateLimitRule } from './rules';
  * before the round trip) and given back at once, refusal ignored, when the number turns out to
  * be trusted. The give-back runs while the caller goes on (`settled`), so it costs no round trip.
  *
- * Units other racers hold for a moment: a request may be refused by a window that is full only
- * because refused racers have not given back yet. Two things keep that from costing an SMS or
- * an honest answer (docs/rate-limits.md, "Races"):
- *   - a request that holds a gap (it won the number's cooldown), or whose only refusals are
- *     pools, takes its refused windows again after a moment (twice at most), by when the
- *     racers have given back;
- *   - Retry-After is the longest wait among the refusing gaps and the refusing windows that are
- *     still full a moment after the refusal (one consistent read each, on refusals only): a
- *     window full only of racers' units does not count.
+ * Units other racers hold for a moment. Parallel requests take their rules in no common order, so
+ * a request can be refused by a window that is full only of units taken by racers that are refused
+ * elsewhere and about to give back; left at that, a burst of 40 sends under a cap of 5 sends 4 and
+ * tells the rest to wait for the hour's end. So a request refused by windows only (docs/rate-limits.md,
+ * "Races"):
+ *   1. gives back its windows (it keeps a cooldown it holds: nobody else can take that);
+ *   2. looks at each refusing window (one consistent read). Each take stamps the window with its
+ *      time (`takenAt`), so a full window whose last take is older than `holdMs` is full of units
+ *      that are kept: spent. A full window with a recent take is looked at again, with growing pauses,
+ *      until it has room or its last take is `holdMs` old;
+ *   3. when every refusing window has room, takes its windows again one at a time, in the rules'
+ *      order. Racers that do this all take in the same order, so none holds what another waits on;
+ *      a refusal there goes back to 2.
+ * Nothing is waited on longer than `maxWaitMs`. A request refused by a gap (another request holds the
+ * number's cooldown) is refused; it only looks (2) at its refusing windows, for Retry-After: the longest wait
+ * among the refusing gaps and the refusing windows known to be spent. A window full only of racers' units
+ * does not count.
  */
 export type Grant = { rule: string; window: WindowCounter } | { rule: string; gap: Interval };
 export interface Refusal {
@@ -35,21 +43,97 @@ export type TakeOutcome =
 /** Turns a raw subject (phone number, IP) into the pseudonym stored in keys. */
 export type Pseudonymise = (rawSubject: string) => string;
 
-export interface TakeOptions {
+/** How a refused request waits for units that racers hold for a moment (see above). */
+export interface Patience {
+  /**
+   * A unit taken longer ago than this is kept or has been given back. Unset: ten times this request's own
+   * first round trip, within MIN_HOLD_MS and MAX_HOLD_MS.
+   */
+  holdMs?: number;
+  /** The longest a refused request waits before answering (unset: MAX_WAIT_MS). */
+  maxWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  /**
+   * Real time (epoch ms) for `takenAt` stamps and waits (default `realTime`); the `now` of a take only places
+   * its windows.
+   */
+  clock?: () => number;
+}
+export interface TakeOptions extends Patience {
   /** Whether the number is trusted (numbers that are do not draw on `pool` rules). */
   trusted?: Promise<boolean>;
-  /** Pauses before taking refused windows again (see above). */
-  retryDelaysMs?: readonly number[];
-  /** Pause before a refused request looks at which refusing windows are really spent. */
-  settleMs?: number;
-  sleep?: (ms: number) => Promise<void>;
+  /** The clock `now` came from (default Date.now): Retry-After after a wait counts from when the answer is given. */
+  requestClock?: () => number;
 }
 
-type Planned<I> = { rule: RateLimitRule<I>; grant: Grant };
-/** Pauses before a refused window is taken again (send, and verify's client failure budget). */
-export const DEFAULT_RETRY_DELAYS = [25, 75] as const;
-const DEFAULT_SETTLE_MS = 25;
+/**
+ * Epoch ms from the monotonic clock: what holds are measured with, so that a test that stands Date.now still
+ * (virtual time) does not stand the waits still too. Lambda clocks agree to a few ms; holds are 100 ms or more.
+ */
+export const realTime = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * A hold lasts one to a few round trips of the racer (its other takes, then its give-back), and racers in
+ * one burst see about the same round trips: a refused request measures its own first one and waits for
+ * ten of them, at least 100 ms and at most 1 s (a few ms on DynamoDB; hundreds on a loaded emulator). A
+ * refusal is delayed by that much at most, and only while the refusing window's last take is that recent.
+ */
+export const MIN_HOLD_MS = 100;
+export const MAX_HOLD_MS = 1000;
+/** The longest a refused request waits for racers before it answers. */
+export const MAX_WAIT_MS = 2 * MAX_HOLD_MS + 500;
+const HOLD_ROUND_TRIPS = 10;
+const FIRST_PAUSE_MS = 20;
+const MAX_LOOKS = 10;
 export const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** How long a racer may hold a unit, for a request whose first DynamoDB round trip took `roundTripMs`. */
+export const holdFor = (roundTripMs: number): number => Math.min(MAX_HOLD_MS, Math.max(MIN_HOLD_MS, HOLD_ROUND_TRIPS * roundTripMs));
+
+type Timing = Required<Patience>;
+const timing = (p: Patience, roundTripMs: number): Timing => ({
+  holdMs: p.holdMs ?? holdFor(roundTripMs),
+  maxWaitMs: p.maxWaitMs ?? MAX_WAIT_MS,
+  sleep: p.sleep ?? sleepMs,
+  clock: p.clock ?? realTime,
+});
+
+/**
+ * Looks at a window that refused a take until it has room (`true`) or is known to be spent (`false`):
+ * full, and its last take `holdMs` old (or the wait is over). A failed read counts as spent (safe side).
+ */
+const awaitRoom = async (store: Store, w: WindowCounter, t: Timing, deadline: number): Promise<boolean> => {
+  let pause = FIRST_PAUSE_MS;
+  // A bounded number of looks, whatever the clock does (an injected one may stand still).
+  for (let look = 0; look < MAX_LOOKS; look++) {
+    const seen = await store.readWindow(w).catch(() => undefined);
+    if (seen === undefined) return false;
+    if (seen.n < w.limit) return true;
+    const now = t.clock();
+    const settledAt = Math.min((seen.takenAt ?? -Infinity) + t.holdMs, deadline);
+    if (now >= settledAt) return false;
+    await t.sleep(Math.min(pause, settledAt - now));
+    pause *= 2;
+  }
+  return false;
+};
+
+/**
+ * A window that just refused a request that holds something else it will not give up (verify's claimed
+ * attempt), taken as soon as racers' units let it; `false` once the window is spent. `roundTripMs`: how
+ * long the request's refused round trip took (it sets the hold, as in takeAll).
+ */
+export const takeWindowPatiently = async (store: Store, w: WindowCounter, roundTripMs: number, patience: Patience = {}): Promise<boolean> => {
+  const t = timing(patience, roundTripMs);
+  const deadline = t.clock() + t.maxWaitMs;
+  for (let tries = 0; tries < MAX_LOOKS; tries++) {
+    if (!(await awaitRoom(store, w, t, deadline))) return false;
+    if ((await store.takeWindow(w, t.clock())) !== undefined) return true;
+  }
+  return false;
+};
+
+type Planned<I> = { rule: RateLimitRule<I>; grant: Grant };
 
 const plan = <I>(rules: readonly RateLimitRule<I>[], input: I, pseudonymise: Pseudonymise, now: number): Planned<I>[] => {
   const planned: Planned<I>[] = [];
@@ -68,28 +152,33 @@ const plan = <I>(rules: readonly RateLimitRule<I>[], input: I, pseudonymise: Pse
   return planned;
 };
 
+const windowOf = <I>(p: Planned<I>): WindowCounter => (p.grant as { window: WindowCounter }).window;
+/** Seconds from `at` until this rule alone would let the request through. */
+const windowWait = <I>(p: Planned<I>, at: number) => ((windowOf(p).window + 1) * (p.rule as { windowSeconds: number }).windowSeconds * 1000 - at) / 1000;
+const refusalOf = <I>(p: Planned<I>, retryAfterSeconds: number): Refusal => ({ rule: p.rule.name, retryAfterSeconds, refusal: p.rule.refusal ?? 'rate_limited' });
+
 /** One take; a refusal says how long until this rule alone would let the request through. */
-const take = async <I>(store: Store, { rule, grant }: Planned<I>, now: number): Promise<Refusal | undefined> => {
-  const refusal = rule.refusal ?? 'rate_limited';
+const take = async <I>(store: Store, p: Planned<I>, now: number, clock: () => number): Promise<Refusal | undefined> => {
+  const { grant } = p;
   if ('window' in grant) {
-    if ((await store.takeWindow(grant.window)) !== undefined) return undefined;
-    const windowEnd = (grant.window.window + 1) * (rule as { windowSeconds: number }).windowSeconds * 1000;
-    return { rule: rule.name, retryAfterSeconds: (windowEnd - now) / 1000, refusal };
+    if ((await store.takeWindow(grant.window, clock())) !== undefined) return undefined;
+    return refusalOf(p, windowWait(p, now));
   }
   const taken = await store.takeInterval(grant.gap);
   if (taken.ok) return undefined;
   const until = taken.until ?? grant.gap.until;
   // Never more than the gap itself: a concurrent take stamped a few ms later (or by a Lambda whose
   // clock runs ahead) would otherwise make a 60 s cooldown answer Retry-After: 61.
-  return { rule: rule.name, retryAfterSeconds: Math.min(grant.gap.until - now, until - now) / 1000, refusal };
+  return refusalOf(p, Math.min(grant.gap.until - now, until - now) / 1000);
 };
 
 type Result = { status: 'granted' } | { status: 'refused'; refusal: Refusal } | { status: 'failed'; reason: unknown };
-const settleTake = <I>(store: Store, p: Planned<I>, now: number): Promise<Result> =>
-  take(store, p, now).then(
+const settleTake = <I>(store: Store, p: Planned<I>, now: number, clock: () => number): Promise<Result> =>
+  take(store, p, now, clock).then(
     (refusal): Result => (refusal === undefined ? { status: 'granted' } : { status: 'refused', refusal }),
     (reason: unknown): Result => ({ status: 'failed', reason }),
   );
+const unavailable = (reason: unknown) => (reason instanceof ServiceUnavailable ? reason : new ServiceUnavailable('store', undefined, reason));
 
 export const takeAll = async <I>(
   store: Store,
@@ -99,9 +188,13 @@ export const takeAll = async <I>(
   now: number,
   options: TakeOptions = {},
 ): Promise<TakeOutcome> => {
+  const clock = options.clock ?? realTime;
+  const requestClock = options.requestClock ?? Date.now;
+  const startedAt = clock();
+  const requestStartedAt = requestClock();
   const planned = plan(rules, input, pseudonymise, now);
   const [results, trust] = await Promise.all([
-    Promise.all(planned.map((p) => settleTake(store, p, now))),
+    Promise.all(planned.map((p) => settleTake(store, p, now, clock))),
     (options.trusted ?? Promise.resolve(false)).then(
       (trusted) => ({ ok: true as const, trusted }),
       (reason: unknown) => ({ ok: false as const, reason }),
@@ -112,63 +205,70 @@ export const takeAll = async <I>(
   // A trusted number's pool units go straight back; its pool refusals do not count.
   const trusted = trust.ok && trust.trusted;
   const applies = (p: Planned<I>) => !(trusted && p.rule.pool !== undefined);
-  const released = grantsWhere((p) => !applies(p));
+  const isWindow = (p: Planned<I>) => p.rule.kind === 'window';
 
   const failure = results.find((r): r is Extract<Result, { status: 'failed' }> => r.status === 'failed')?.reason ?? (trust.ok ? undefined : trust.reason);
   if (failure !== undefined) {
     await giveBack(store, grantsWhere(() => true));
-    throw failure instanceof ServiceUnavailable ? failure : new ServiceUnavailable('store', undefined, failure);
+    throw unavailable(failure);
   }
 
-  const refusedIndexes = () => planned.flatMap((p, i) => (applies(p) && results[i]!.status === 'refused' ? [i] : []));
-  let refused = refusedIndexes();
-  const holdsGap = planned.some((p, i) => p.rule.kind === 'gap' && results[i]!.status === 'granted');
-  const onlyWindows = refused.every((i) => planned[i]!.rule.kind === 'window');
-  const onlyPools = refused.every((i) => planned[i]!.rule.pool !== undefined);
-  if (refused.length > 0 && onlyWindows && (holdsGap || onlyPools)) {
-    for (const delay of options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS) {
-      await (options.sleep ?? sleepMs)(delay);
-      const again = await Promise.all(refused.map((i) => settleTake(store, planned[i]!, now)));
-      refused.forEach((index, k) => {
-        results[index] = again[k]!;
-      });
-      const failed = again.find((r): r is Extract<Result, { status: 'failed' }> => r.status === 'failed');
-      if (failed !== undefined) {
-        await giveBack(store, grantsWhere(() => true));
-        throw failed.reason instanceof ServiceUnavailable ? failed.reason : new ServiceUnavailable('store', undefined, failed.reason);
-      }
-      refused = refusedIndexes();
-      if (refused.length === 0) break;
-    }
-  }
+  const refused = planned.flatMap((p, i) => (applies(p) && results[i]!.status === 'refused' ? [i] : []));
+  if (refused.length === 0) return { ok: true, grants: grantsWhere(applies), settled: giveBack(store, grantsWhere((p) => !applies(p))) };
+  const t = timing(options, clock() - startedAt);
 
-  if (refused.length > 0) {
+  // The current time in the request's clock, for Retry-After after a wait.
+  const at = () => now + (requestClock() - requestStartedAt);
+  const refuse = (refusals: Refusal[], named: Refusal[]): TakeOutcome => ({
+    ok: false,
+    refusals,
+    // Nothing is known to be spent (every refusal was a unit a racer held for a moment): try again at once.
+    retryAfterSeconds: named.length > 0 ? Math.max(...named.map((r) => r.retryAfterSeconds)) : 1,
+    refusal: (named.length > 0 ? named : refusals).some((r) => r.refusal === 'unavailable') ? 'unavailable' : 'rate_limited',
+  });
+  const refusalAt = (i: number) => (results[i] as Extract<Result, { status: 'refused' }>).refusal;
+
+  const deadline = startedAt + t.maxWaitMs;
+  if (refused.some((i) => !isWindow(planned[i]!))) {
+    // Another request holds a cooldown: refused. Retry-After also names the refusing windows that are spent
+    // (full once racers' units are settled, as below); a window that has room by then does not count.
     await giveBack(store, grantsWhere(() => true));
-    const refusalAt = (i: number) => (results[i] as Extract<Result, { status: 'refused' }>).refusal;
-    // Honest Retry-After: a window counts only if it is still full once racers have given back.
-    const windows = refused.filter((i) => planned[i]!.rule.kind === 'window');
-    let spent = windows;
-    if (windows.length > 0) {
-      await (options.sleep ?? sleepMs)(options.settleMs ?? DEFAULT_SETTLE_MS);
-      const counts = await Promise.all(
-        windows.map((i) => {
-          const w = (planned[i]!.grant as { window: WindowCounter }).window;
-          return store.countWindow(w).then((n) => n >= w.limit, () => true);
-        }),
-      );
-      spent = windows.filter((_, k) => counts[k]);
-    }
-    const refusals = refused.map(refusalAt);
-    const named = [...refused.filter((i) => planned[i]!.rule.kind === 'gap'), ...spent].map(refusalAt);
-    return {
-      ok: false,
-      refusals,
-      // Nothing is spent after all (every refusal was a unit a racer held for a moment): try again at once.
-      retryAfterSeconds: named.length > 0 ? Math.max(...named.map((r) => r.retryAfterSeconds)) : 1,
-      refusal: (named.length > 0 ? named : refusals).some((r) => r.refusal === 'unavailable') ? 'unavailable' : 'rate_limited',
-    };
+    const windows = refused.filter((i) => isWindow(planned[i]!));
+    const spent = await Promise.all(windows.map(async (i) => !(await awaitRoom(store, windowOf(planned[i]!), t, deadline))));
+    const named = [...refused.filter((i) => !isWindow(planned[i]!)), ...windows.filter((_, k) => spent[k])].map(refusalAt);
+    return refuse(refused.map(refusalAt), named);
   }
-  return { ok: true, grants: grantsWhere(applies), settled: giveBack(store, released) };
+
+  // Refused by windows only: steps 1 to 3 above.
+  const gaps = grantsWhere((p) => !isWindow(p));
+  await giveBack(store, grantsWhere(isWindow));
+  const inOrder = planned.filter((p) => isWindow(p) && applies(p));
+  let waitingOn = refused.map((i) => planned[i]!);
+  for (let round = 0; ; round++) {
+    const room = round < MAX_LOOKS ? await Promise.all(waitingOn.map((p) => awaitRoom(store, windowOf(p), t, deadline))) : waitingOn.map(() => false);
+    if (room.some((r) => !r)) {
+      await giveBack(store, gaps);
+      const refusals = waitingOn.map((p) => refusalOf(p, windowWait(p, at())));
+      return refuse(refusals, refusals.filter((_, k) => !room[k]));
+    }
+    const taken: Grant[] = [];
+    let refusedAt: Planned<I> | undefined;
+    for (const p of inOrder) {
+      const r = await settleTake(store, p, now, t.clock);
+      if (r.status === 'failed') {
+        await giveBack(store, [...taken, ...gaps]);
+        throw unavailable(r.reason);
+      }
+      if (r.status === 'refused') {
+        refusedAt = p;
+        break;
+      }
+      taken.push(p.grant);
+    }
+    if (refusedAt === undefined) return { ok: true, grants: [...gaps, ...taken], settled: Promise.resolve() };
+    await giveBack(store, taken);
+    waitingOn = [refusedAt];
+  }
 };
 
 /** Best effort: a give-back that fails leaves the budget spent (safe side), never lets more through. */

@@ -10,9 +10,9 @@ import type { AttemptClaim, IdempotencyState, Interval, OtpRecord, Store, Window
  * every expiry that matters is compared inside a condition expression, so the design is
  * exact on dynalite, which has no TTL, and on DynamoDB, whose TTL deletes late).
  *
- *   RL#<rule>#<window>#<subject>  { n, ttl }            counting rule, one item per fixed window
+ *   RL#<rule>#<window>#<subject>  { n, at, ttl }        counting rule, one item per fixed window (`at`: the last take)
  *   GAP#<rule>#<subject>          { until, ttl }        gap rule (cooldown)
- *   OTP#<subject>                 { codeId, codeHash, expiresAt, attempts, usedAt?, sentAt, ttl }
+ *   OTP#<subject>                 { codeId, codeHash, expiresAt, attempts, claimedAt?, usedAt?, sentAt, ttl }
  *   IDEM#<key>                    { fingerprint, owner, status, lockedUntil, response?, retryCode?, ttl }
  *   TRUST#<subject>               { trustedUntil, ttl }  a number that verified (budget pools)
  *
@@ -85,15 +85,15 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
   const trustKey = (subject: string) => `TRUST#${subject}`;
 
   return {
-    async takeWindow(c) {
+    async takeWindow(c, takenAt) {
       const r = await write(
         new UpdateCommand({
           TableName,
           Key: { pk: windowKey(c) },
-          UpdateExpression: 'ADD n :one SET #ttl = :ttl',
+          UpdateExpression: 'ADD n :one SET #ttl = :ttl, #at = :at',
           ConditionExpression: 'attribute_not_exists(n) OR n < :limit',
-          ExpressionAttributeNames: { '#ttl': 'ttl' },
-          ExpressionAttributeValues: { ':one': 1, ':limit': c.limit, ':ttl': c.expiresAt },
+          ExpressionAttributeNames: { '#ttl': 'ttl', '#at': 'at' },
+          ExpressionAttributeValues: { ':one': 1, ':limit': c.limit, ':ttl': c.expiresAt, ':at': takenAt },
           ReturnValues: 'UPDATED_NEW',
         }),
       );
@@ -112,9 +112,9 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
       );
     },
 
-    async countWindow(c) {
+    async readWindow(c) {
       const item = await read(windowKey(c));
-      return typeof item?.n === 'number' ? item.n : 0;
+      return { n: typeof item?.n === 'number' ? item.n : 0, takenAt: typeof item?.at === 'number' ? item.at : undefined };
     },
 
     async takeInterval(i) {
@@ -177,24 +177,35 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
       );
     },
 
-    async claimAttempt(subject, codeId, maxAttempts, now): Promise<AttemptClaim> {
+    async claimAttempt(subject, codeId, maxAttempts, now, claimedAt): Promise<AttemptClaim> {
       const r = await write(
         new UpdateCommand({
           TableName,
           Key: { pk: otpKey(subject) },
-          UpdateExpression: 'ADD attempts :one',
+          UpdateExpression: claimedAt === undefined ? 'ADD attempts :one' : 'ADD attempts :one SET claimedAt = :at',
           ConditionExpression: 'codeId = :codeId AND expiresAt > :now AND attribute_not_exists(usedAt) AND attempts < :max',
-          ExpressionAttributeValues: { ':one': 1, ':codeId': codeId, ':now': now, ':max': maxAttempts },
-          ReturnValues: 'ALL_NEW',
+          ExpressionAttributeValues: { ':one': 1, ':codeId': codeId, ':now': now, ':max': maxAttempts, ...(claimedAt === undefined ? {} : { ':at': claimedAt }) },
+          // The record as it was: its attempt count plus ours, and when the previous attempt was claimed.
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      if (r.ok) return { ok: true, codeHash: String(r.item?.codeHash), attempts: Number(r.item?.attempts) };
+      if (r.ok) {
+        const before = r.item?.claimedAt;
+        const claim = { ok: true as const, codeHash: String(r.item?.codeHash), attempts: Number(r.item?.attempts) + 1 };
+        return typeof before === 'number' ? { ...claim, previousClaimAt: before } : claim;
+      }
       // Always read (never ReturnValuesOnConditionCheckFailure, which DynamoDB fills only when the item
       // exists): a refused claim then costs the same requests whether the id was forged, expired,
       // superseded or used (API.md: equal work for dead ids).
       const item = await read(otpKey(subject));
       const alive = item !== undefined && item.codeId === codeId && Number(item.expiresAt) > now && item.usedAt === undefined;
-      return { ok: false, reason: alive ? 'exhausted' : 'gone' };
+      if (!alive) return { ok: false, reason: 'gone' };
+      return typeof item.claimedAt === 'number' ? { ok: false, reason: 'exhausted', lastClaimAt: item.claimedAt } : { ok: false, reason: 'exhausted' };
+    },
+
+    async attemptsOf(subject, codeId) {
+      const item = await read(otpKey(subject));
+      return item?.codeId === codeId && typeof item.attempts === 'number' ? item.attempts : undefined;
     },
 
     async markUsed(subject, codeId, now) {

@@ -35,8 +35,11 @@ export interface OtpRecord {
 export type ReplacedOtp = Record<string, unknown> | undefined;
 
 export type AttemptClaim =
-  | { ok: true; codeHash: string; attempts: number }
-  | { ok: false; reason: 'gone' | 'exhausted' };
+  /** `previousClaimAt`: when the attempt before this one was claimed, if claims are stamped. */
+  | { ok: true; codeHash: string; attempts: number; previousClaimAt?: number }
+  | { ok: false; reason: 'gone' }
+  /** `lastClaimAt`: when the last attempt was claimed (the claimer's clock), if claims are stamped. */
+  | { ok: false; reason: 'exhausted'; lastClaimAt?: number };
 
 export type IdempotencyState =
   /**
@@ -49,11 +52,15 @@ export type IdempotencyState =
   | { state: 'charged'; fingerprint: string };
 
 export interface Store {
-  /** The window's count after this take, or undefined when the window is full. */
-  takeWindow(counter: WindowCounter): Promise<number | undefined>;
+  /**
+   * The window's count after this take, or undefined when the window is full. `takenAt` (epoch ms, the
+   * taker's clock) is kept with the count: how recently a unit was taken tells a refused request whether
+   * the window may be full only of units racers hold for a moment (lib/ratelimit/limiter.ts).
+   */
+  takeWindow(counter: WindowCounter, takenAt: number): Promise<number | undefined>;
   giveBackWindow(counter: WindowCounter): Promise<void>;
-  /** The window's count now (0 when nobody took it). */
-  countWindow(counter: WindowCounter): Promise<number>;
+  /** The window's count now (0 when nobody took it) and when its last unit was taken (undefined: never). */
+  readWindow(counter: WindowCounter): Promise<{ n: number; takenAt: number | undefined }>;
   /** Returns the blocking `until` (epoch ms) when refused, if the store could tell. */
   takeInterval(interval: Interval): Promise<{ ok: true } | { ok: false; until: number | undefined }>;
   giveBackInterval(interval: Interval): Promise<void>;
@@ -65,8 +72,13 @@ export interface Store {
   putOtp(subject: string, record: OtpRecord): Promise<ReplacedOtp>;
   /** Puts back what `putOtp` replaced, only if `codeId` is still the current code. */
   restoreOtp(subject: string, codeId: string, replaced: ReplacedOtp): Promise<void>;
-  /** Spends one attempt of the current code `codeId`, atomically, if it is alive and has attempts left. */
-  claimAttempt(subject: string, codeId: string, maxAttempts: number, now: number): Promise<AttemptClaim>;
+  /**
+   * Spends one attempt of the current code `codeId`, atomically, if it is alive and has attempts left.
+   * `claimedAt` (epoch ms, real time), when given, is kept with the count, as a window keeps `takenAt`.
+   */
+  claimAttempt(subject: string, codeId: string, maxAttempts: number, now: number, claimedAt?: number): Promise<AttemptClaim>;
+  /** How many attempts of the current code `codeId` are claimed now (undefined: it is no longer current). */
+  attemptsOf(subject: string, codeId: string): Promise<number | undefined>;
   /** Single use: true for exactly one caller. */
   markUsed(subject: string, codeId: string, now: number): Promise<boolean>;
   /** Gives back an attempt `claimAttempt` spent on a guess that was not judged after all. */

@@ -51,18 +51,30 @@ describe('rate-limit items', () => {
   const counter = { rule: 'r', subject: 's', window: 1, limit: 4, expiresAt: 9_999_999_999 };
 
   it('a window takes exactly its limit under 30 parallel takes and gives back one at a time', async () => {
-    const taken = await Promise.all(Array.from({ length: 30 }, () => store.takeWindow(counter)));
+    const taken = await Promise.all(Array.from({ length: 30 }, () => store.takeWindow(counter, T0)));
     expect(taken.filter(Boolean).sort()).toEqual([1, 2, 3, 4]);
     await store.giveBackWindow(counter);
-    expect(await store.takeWindow(counter)).toBe(4);
-    expect(await store.takeWindow(counter)).toBeUndefined();
-    expect(await store.takeWindow({ ...counter, window: 2 })).toBe(1);
+    expect(await store.takeWindow(counter, T0)).toBe(4);
+    expect(await store.takeWindow(counter, T0)).toBeUndefined();
+    expect(await store.takeWindow({ ...counter, window: 2 }, T0)).toBe(1);
+  });
+
+  it('a window remembers when its last unit was taken; a refused take and a give-back do not change it', async () => {
+    expect(await store.readWindow(counter)).toEqual({ n: 0, takenAt: undefined });
+    await store.takeWindow(counter, T0 + 1);
+    await store.takeWindow(counter, T0 + 5);
+    expect(await store.readWindow(counter)).toEqual({ n: 2, takenAt: T0 + 5 });
+    await store.takeWindow(counter, T0 + 6);
+    await store.takeWindow(counter, T0 + 7);
+    expect(await store.takeWindow(counter, T0 + 9)).toBeUndefined();
+    await store.giveBackWindow(counter);
+    expect(await store.readWindow(counter)).toEqual({ n: 3, takenAt: T0 + 7 });
   });
 
   it('a give-back never drives a counter below zero', async () => {
     await store.giveBackWindow(counter);
     await store.giveBackWindow(counter);
-    const taken = await Promise.all(Array.from({ length: 10 }, () => store.takeWindow(counter)));
+    const taken = await Promise.all(Array.from({ length: 10 }, () => store.takeWindow(counter, T0)));
     expect(taken.filter(Boolean)).toHaveLength(4);
   });
 
@@ -111,7 +123,7 @@ describe('failure', () => {
   it('an unreachable DynamoDB is 503 service_unavailable, not a crash', async () => {
     const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1 }));
     const down = createDynamoStore({ table: 't', client });
-    await expect(down.takeWindow({ rule: 'r', subject: 's', window: 1, limit: 1, expiresAt: 1 })).rejects.toMatchObject({ code: 'service_unavailable', reason: 'store' });
+    await expect(down.takeWindow({ rule: 'r', subject: 's', window: 1, limit: 1, expiresAt: 1 }, T0)).rejects.toMatchObject({ code: 'service_unavailable', reason: 'store' });
     await expect(down.claimAttempt('s', 'c', 3, T0)).rejects.toMatchObject({ code: 'service_unavailable' });
   });
 });

@@ -7,7 +7,7 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ServiceUnavailable } from '../../lib/errors';
-import { giveBack, takeAll, type TakeOutcome } from '../../lib/ratelimit/limiter';
+import { giveBack, takeAll, takeWindowPatiently, type TakeOutcome } from '../../lib/ratelimit/limiter';
 import type { RateLimitRule } from '../../lib/ratelimit/rules';
 import { createDynamoStore } from '../../lib/store/dynamodb';
 import type { Store } from '../../lib/store/types';
@@ -33,7 +33,13 @@ const hourRule = (limit: number, name = 'phone-hour'): RateLimitRule<In> => ({ n
 const ipRule = (limit: number): RateLimitRule<In> => ({ name: 'ip-hour', kind: 'window', limit, windowSeconds: 3600, subject: (r) => r.ip });
 const gapRule = (seconds: number): RateLimitRule<In> => ({ name: 'phone-cooldown', kind: 'gap', seconds, subject: (r) => r.phone });
 
-const take = (rules: RateLimitRule<In>[], input: In, now: number) => takeAll(store, rules, input, identity, now);
+/**
+ * One request at a time: nothing is held by a racer, so a full window is spent at once (`holdMs: 0`), and the
+ * clock stands at the request's `now`, so Retry-After is exact to the millisecond.
+ */
+const take = (rules: RateLimitRule<In>[], input: In, now: number) => takeAll(store, rules, input, identity, now, { holdMs: 0, clock: () => now, requestClock: () => now });
+/** Parallel requests: the limiter's own patience, with the real clock. */
+const race = (rules: RateLimitRule<In>[], input: In, now: number) => takeAll(store, rules, input, identity, now);
 const refusals = (o: TakeOutcome) => (o.ok ? [] : o.refusals);
 
 describe('fixed UTC windows', () => {
@@ -159,14 +165,14 @@ describe('several rules at once', () => {
 describe('exact under parallel takes', () => {
   it('40 parallel takes of a window with limit 7: exactly 7 granted, the counter says 7', async () => {
     const rules = [hourRule(7)];
-    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => take(rules, { phone: 'A' }, H + i)));
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => race(rules, { phone: 'A' }, H + i)));
     expect(outcomes.filter((o) => o.ok)).toHaveLength(7);
     expect(await count('phone-hour', 3600, H, 'A')).toBe(7);
   });
 
   it('40 parallel takes of a gap: exactly one granted, and it gives nothing back that the others need', async () => {
     const rules = [gapRule(30), hourRule(100)];
-    const outcomes = await Promise.all(Array.from({ length: 40 }, () => take(rules, { phone: 'A' }, H)));
+    const outcomes = await Promise.all(Array.from({ length: 40 }, () => race(rules, { phone: 'A' }, H)));
     expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
     // The 39 refused ones gave their hour unit back.
     expect(await count('phone-hour', 3600, H, 'A')).toBe(1);
@@ -174,14 +180,100 @@ describe('exact under parallel takes', () => {
 
   it('40 parallel takes across a binding IP rule and per-number rules never hold more than the limits', async () => {
     const rules = [gapRule(60), hourRule(2), ipRule(5)];
-    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => take(rules, { phone: `P${i % 8}`, ip: 'X' }, H)));
-    const granted = outcomes.filter((o) => o.ok).length;
-    expect(granted).toBeLessThanOrEqual(5);
-    expect(granted).toBeGreaterThanOrEqual(1);
-    expect(await count('ip-hour', 3600, H, 'X')).toBe(granted);
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => race(rules, { phone: `P${i % 8}`, ip: 'X' }, H)));
+    // One cooldown winner per number (8), of which the IP's 5 get through: no more, and no fewer.
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(5);
+    expect(await count('ip-hour', 3600, H, 'X')).toBe(5);
     let held = 0;
     for (let p = 0; p < 8; p++) held += await count('phone-hour', 3600, H, `P${p}`);
-    expect(held).toBe(granted);
+    expect(held).toBe(5);
+  });
+
+  it('two windows of one number (5 an hour, 10 a day), 40 parallel takes: exactly 5, and every refusal names the end of the hour', async () => {
+    // The racers take the two windows in no common order: some win the hour and lose the day, others the reverse.
+    const day: RateLimitRule<In> = { name: 'phone-day', kind: 'window', limit: 10, windowSeconds: 86_400, subject: (r) => r.phone };
+    const rules = [hourRule(5), day, ipRule(1)];
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => race(rules, { phone: 'A', ip: `I${i}` }, H)));
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(5);
+    expect(await count('phone-hour', 3600, H, 'A')).toBe(5);
+    expect(await count('phone-day', 86_400, H, 'A')).toBe(5);
+    for (const o of outcomes) {
+      if (o.ok) continue;
+      expect(o.refusal).toBe('rate_limited');
+      expect(o.retryAfterSeconds).toBeGreaterThan(3590);
+      expect(o.retryAfterSeconds).toBeLessThanOrEqual(3600);
+    }
+  });
+
+  it('a pool refused only because trusted numbers held it for a moment: the new number still gets the last unit', async () => {
+    const pool: RateLimitRule<In> = { name: 'new-numbers-day', kind: 'window', limit: 1, windowSeconds: 86_400, subject: () => 'all', refusal: 'unavailable', pool: 'new-numbers' };
+    const trusted = (phone: string) => Promise.resolve(phone !== 'NEW');
+    const outcomes = await Promise.all(
+      ['T1', 'T2', 'T3', 'NEW', 'T4', 'T5'].map((phone) => takeAll(store, [pool], { phone }, identity, H, { trusted: trusted(phone) })),
+    );
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    await Promise.all(outcomes.map((o) => (o.ok ? o.settled : undefined)));
+    expect(await count('new-numbers-day', 86_400, H, 'all')).toBe(1);
+  });
+});
+
+describe('how long a refused request waits for racers', () => {
+  /** A clock the test moves, and a sleep that moves it (no real waiting). */
+  const virtual = (start: number) => {
+    const clock = { now: start, slept: [] as number[] };
+    return { clock, patience: { clock: () => clock.now, requestClock: () => clock.now, sleep: async (ms: number) => void (clock.slept.push(ms), (clock.now += ms)) } };
+  };
+
+  it('a window whose last unit was taken longer ago than holdMs is spent: refused at once, without a pause', async () => {
+    const rules = [hourRule(1)];
+    const { clock, patience } = virtual(H);
+    expect((await takeAll(store, rules, { phone: 'A' }, identity, H, patience)).ok).toBe(true);
+    clock.now += 1000;
+    const refused = await takeAll(store, rules, { phone: 'A' }, identity, H + 1000, patience);
+    expect(refused.ok).toBe(false);
+    expect(clock.slept).toEqual([]);
+    expect((refused as Extract<TakeOutcome, { ok: false }>).retryAfterSeconds).toBe(3599);
+  });
+
+  it('a full window with a recent take is looked at again, with growing pauses, until that take is holdMs old; then refused', async () => {
+    const rules = [hourRule(1)];
+    const { clock, patience } = virtual(H);
+    expect((await takeAll(store, rules, { phone: 'A' }, identity, H, patience)).ok).toBe(true);
+    clock.now += 100;
+    const refused = await takeAll(store, rules, { phone: 'A' }, identity, H + 100, { ...patience, holdMs: 500 });
+    expect(refused.ok).toBe(false);
+    expect(clock.slept).toEqual([20, 40, 80, 160, 100]);
+    expect(clock.now).toBe(H + 500);
+    // Retry-After counts from when the answer is given, not from when the request arrived.
+    expect((refused as Extract<TakeOutcome, { ok: false }>).retryAfterSeconds).toBe(3599.5);
+  });
+
+  it('the wait ends at maxWaitMs even while racers keep taking', async () => {
+    const rules = [hourRule(1)];
+    const { clock, patience } = virtual(H);
+    expect((await takeAll(store, rules, { phone: 'A' }, identity, H, patience)).ok).toBe(true);
+    const refused = await takeAll(store, rules, { phone: 'A' }, identity, H, { ...patience, holdMs: 10_000, maxWaitMs: 300 });
+    expect(refused.ok).toBe(false);
+    expect(clock.now).toBe(H + 300);
+  });
+
+  it('a clock that stands still cannot make it wait for ever', async () => {
+    const rules = [hourRule(1)];
+    const sleep = jest.fn(async () => undefined);
+    expect((await takeAll(store, rules, { phone: 'A' }, identity, H, { clock: () => H, sleep })).ok).toBe(true);
+    expect((await takeAll(store, rules, { phone: 'A' }, identity, H, { clock: () => H, sleep })).ok).toBe(false);
+    expect(sleep.mock.calls.length).toBeLessThanOrEqual(10);
+  });
+
+  it('takeWindowPatiently: taken once a racer gives back; refused once the window is spent', async () => {
+    const w = { rule: 'verify-failures-ip-hour', subject: 'X', window: 1, limit: 1, expiresAt: 9_999_999_999 };
+    expect(await store.takeWindow(w, Date.now())).toBe(1);
+    // Held by a racer that gives back 50 ms later.
+    const later = takeWindowPatiently(store, w, 20);
+    setTimeout(() => void store.giveBackWindow(w), 50);
+    expect(await later).toBe(true);
+    expect(await takeWindowPatiently(store, w, 20, { holdMs: 0 })).toBe(false);
+    expect((await store.readWindow(w)).n).toBe(1);
   });
 });
 
@@ -212,7 +304,7 @@ describe('failing closed', () => {
   /** The real store, except that one rule's take fails the way an unreachable DynamoDB does. */
   const failing = (rule: string, error: unknown): Store => ({
     ...store,
-    takeWindow: (c) => (c.rule === rule ? Promise.reject(error) : store.takeWindow(c)),
+    takeWindow: (c, at) => (c.rule === rule ? Promise.reject(error) : store.takeWindow(c, at)),
   });
 
   it('a store error is 503 service_unavailable, and what the other rules took is given back', async () => {

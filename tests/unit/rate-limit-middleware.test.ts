@@ -47,10 +47,10 @@ const window = (name: string, limit: number, windowSeconds = 3600, subject = (r:
 });
 const gap = (seconds: number): RateLimitRule => ({ name: 'phone-cooldown', kind: 'gap', seconds, subject: (r) => r.phoneNumber });
 
-/** A middleware on a settable clock. */
+/** A middleware on a settable clock; one request at a time, so nothing is held by a racer (`holdMs: 0`). */
 const build = (rules: RateLimitRule[], at = H) => {
   const clock = { now: at };
-  const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules, input, now: () => clock.now });
+  const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules, input, now: () => clock.now, holdMs: 0 });
   return { mw, clock };
 };
 const before = (mw: MiddlewareObj, req: Request = request()) => (mw.before as (r: Request) => Promise<void>)(req);
@@ -233,9 +233,9 @@ describe('pools: a trusted number draws on no pool', () => {
   const budget: RateLimitRule = { name: 'global-day', kind: 'window', limit: 3, windowSeconds: 86_400, subject: () => 'all', refusal: 'unavailable' };
   const trustedPhones = new Set(['+919876500009']);
   const withTrust = (trusted: (r: Request) => Promise<boolean>) =>
-    rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [budget, pool], input, trusted, now: () => H, retryDelaysMs: [] });
+    rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [budget, pool], input, trusted, now: () => H, holdMs: 0 });
   const isTrusted = async (r: Request) => trustedPhones.has(input(r).phoneNumber);
-  const poolCount = async () => store.countWindow({ rule: 'new-numbers-day', subject: pseudonym(keysFor(SECRET), 'rate-limit', 'all'), window: Math.floor(H / 86_400_000), limit: 1, expiresAt: 0 });
+  const poolCount = async () => (await store.readWindow({ rule: 'new-numbers-day', subject: pseudonym(keysFor(SECRET), 'rate-limit', 'all'), window: Math.floor(H / 86_400_000), limit: 1, expiresAt: 0 })).n;
 
   it('new numbers share the pool; once it is spent a new number is 503 while a trusted one still sends, up to the whole budget', async () => {
     const mw = withTrust(isTrusted);
@@ -263,49 +263,64 @@ describe('pools: a trusted number draws on no pool', () => {
 });
 
 describe('races: units other requests hold for a moment', () => {
-  it('a request refused by a window whose units are all given back a moment later is told to retry at once', async () => {
-    const hour = window('phone-hour', 1);
-    const holder = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [hour], input, now: () => H });
+  /** A request that holds the one unit of `rule` until the test gives it back (its provider refused). */
+  const holdOne = async (rule: RateLimitRule) => {
+    const holder = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [rule], input, now: () => H });
     const held = request();
     await before(holder, held);
-    // The order is pinned at the store, not left to timing (on DynamoDB Local the give-back could otherwise land
-    // before the take it is meant to follow): the take is refused first, the holder then gives back, and only
-    // then does the refused request look at the window again.
+    return () => onError(holder, held, new UpstreamError('rejected', 400));
+  };
+  /** The store, telling the test when a take was refused. */
+  const watching = () => {
     let refused!: () => void;
     const takeRefused = new Promise<void>((resolve) => (refused = resolve));
-    let gaveBack!: () => void;
-    const givenBack = new Promise<void>((resolve) => (gaveBack = resolve));
     const watched: Store = {
       ...store,
-      takeWindow: async (c) => {
-        const n = await store.takeWindow(c);
+      takeWindow: async (c, at) => {
+        const n = await store.takeWindow(c, at);
         if (n === undefined) refused();
         return n;
       },
-      countWindow: async (...args) => {
-        await givenBack;
-        return store.countWindow(...args);
-      },
     };
-    const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store: watched, rules: [hour], input, now: () => H, retryDelaysMs: [] });
+    return { watched, takeRefused };
+  };
+
+  it('a request refused by a window a racer is about to give back is let through once it does', async () => {
+    const hour = window('phone-hour', 1);
+    const giveBackHeld = await holdOne(hour);
+    const { watched, takeRefused } = watching();
+    const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store: watched, rules: [hour], input, now: () => H });
+    const req = request();
+    const pending = before(mw, req);
+    await takeRefused;
+    await giveBackHeld();
+    await expect(pending).resolves.toBeUndefined();
+    expect(rulesTaken(req.context)).toEqual(['phone-hour']);
+  });
+
+  it('holdMs reaches the limiter: with 0, a full window is spent at once and the same request is refused', async () => {
+    const hour = window('phone-hour', 1);
+    const giveBackHeld = await holdOne(hour);
+    const { watched, takeRefused } = watching();
+    const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store: watched, rules: [hour], input, now: () => H, holdMs: 0 });
     const pending = refusal(mw);
     await takeRefused;
-    await onError(holder, held, new UpstreamError('rejected', 400));
-    gaveBack();
     const err = (await pending) as RateLimited;
+    await giveBackHeld();
     expect(err).toBeInstanceOf(RateLimited);
-    expect(err.extra.retryAfterSeconds).toBe(1);
+    expect(err.extra.retryAfterSeconds).toBeGreaterThan(3590);
   });
 
   it('the request holding the cooldown takes a window again once a racer gives it back, so the burst still sends once', async () => {
     const hour = window('phone-hour', 1);
-    const holder = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [hour], input, now: () => H });
-    const held = request();
-    await before(holder, held);
-    const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store, rules: [gap(60), hour], input, now: () => H, retryDelaysMs: [40, 40] });
-    const pending = before(mw);
-    await new Promise((r) => setTimeout(r, 10));
-    await onError(holder, held, new UpstreamError('rejected', 400));
+    const giveBackHeld = await holdOne(hour);
+    const { watched, takeRefused } = watching();
+    const mw = rateLimitMiddleware<RateLimitSubjectInput>({ store: watched, rules: [gap(60), hour], input, now: () => H });
+    const req = request();
+    const pending = before(mw, req);
+    await takeRefused;
+    await giveBackHeld();
     await expect(pending).resolves.toBeUndefined();
+    expect(rulesTaken(req.context)).toEqual(['phone-cooldown', 'phone-hour']);
   });
 });
