@@ -2,7 +2,7 @@ import type { Config } from '../config';
 import { InvalidCode, OtpExpired, ServiceUnavailable, TooManyAttempts } from '../errors';
 import { logger, maskPhone } from '../log';
 import { countRateLimited } from '../metrics';
-import { holdFor, MAX_HOLD_MS, MAX_WAIT_MS, realTime, sleepMs, takeWindowPatiently } from '../ratelimit/limiter';
+import { holdFor, MAX_WAIT_MS, realTime, sleepMs, takeWindowPatiently } from '../ratelimit/limiter';
 import { verifyFailureRule } from '../ratelimit/rules';
 import type { Store, WindowCounter } from '../store/types';
 import { codeMatches } from './codes';
@@ -49,7 +49,7 @@ const racing = (at: number | undefined, roundTripMs: number): boolean => at !== 
  * (claimed at `since` or later) has answered. Undefined: the code is no longer current.
  */
 const settledAttempts = async (store: Store, target: { subject: string; codeId: string }, max: number, since: number): Promise<number | undefined> => {
-  const until = since + MAX_WAIT_MS + MAX_HOLD_MS;
+  const until = since + MAX_WAIT_MS + 500;
   for (let pause = 20; ; pause *= 2) {
     const attempts = await store.attemptsOf(target.subject, target.codeId).catch(() => undefined);
     if (attempts === undefined || attempts < max || realTime() >= until) return attempts;

@@ -73,15 +73,15 @@ export interface TakeOptions extends Patience {
 export const realTime = (): number => performance.timeOrigin + performance.now();
 
 /**
- * A hold lasts one to a few round trips of the racer (its other takes, then its give-back), and racers in
- * one burst see about the same round trips: a refused request measures its own first one and waits for
- * ten of them, at least 100 ms and at most 1 s (a few ms on DynamoDB; hundreds on a loaded emulator). A
- * refusal is delayed by that much at most, and only while the refusing window's last take is that recent.
+ * A hold lasts one to a few round trips of the racer (its other takes, then its give-back). A refused
+ * request waits for ten of its own round trips (the refused one, and each look since: the slowest), at
+ * least 200 ms and at most 3 s: a few ms each on DynamoDB, hundreds on a loaded emulator. A refusal is
+ * delayed by that much at most, and only while the refusing window's last take is that recent.
  */
-export const MIN_HOLD_MS = 100;
-export const MAX_HOLD_MS = 1000;
+export const MIN_HOLD_MS = 200;
+export const MAX_HOLD_MS = 3000;
 /** The longest a refused request waits for racers before it answers. */
-export const MAX_WAIT_MS = 2 * MAX_HOLD_MS + 500;
+export const MAX_WAIT_MS = MAX_HOLD_MS + 1500;
 const HOLD_ROUND_TRIPS = 10;
 const FIRST_PAUSE_MS = 20;
 const MAX_LOOKS = 10;
@@ -90,9 +90,10 @@ export const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms
 /** How long a racer may hold a unit, for a request whose first DynamoDB round trip took `roundTripMs`. */
 export const holdFor = (roundTripMs: number): number => Math.min(MAX_HOLD_MS, Math.max(MIN_HOLD_MS, HOLD_ROUND_TRIPS * roundTripMs));
 
-type Timing = Required<Patience>;
+type Timing = Required<Patience> & { fixedHold: boolean };
 const timing = (p: Patience, roundTripMs: number): Timing => ({
   holdMs: p.holdMs ?? holdFor(roundTripMs),
+  fixedHold: p.holdMs !== undefined,
   maxWaitMs: p.maxWaitMs ?? MAX_WAIT_MS,
   sleep: p.sleep ?? sleepMs,
   clock: p.clock ?? realTime,
@@ -104,13 +105,18 @@ const timing = (p: Patience, roundTripMs: number): Timing => ({
  */
 const awaitRoom = async (store: Store, w: WindowCounter, t: Timing, deadline: number): Promise<boolean> => {
   let pause = FIRST_PAUSE_MS;
+  let holdMs = t.holdMs;
   // A bounded number of looks, whatever the clock does (an injected one may stand still).
   for (let look = 0; look < MAX_LOOKS; look++) {
+    const readAt = t.clock();
     const seen = await store.readWindow(w).catch(() => undefined);
     if (seen === undefined) return false;
     if (seen.n < w.limit) return true;
     const now = t.clock();
-    const settledAt = Math.min((seen.takenAt ?? -Infinity) + t.holdMs, deadline);
+    // A request refused early in a burst saw a short round trip; the burst's stragglers see long ones. A slow
+    // look says the store is busy now: the hold grows with it.
+    if (!t.fixedHold) holdMs = Math.max(holdMs, holdFor(now - readAt));
+    const settledAt = Math.min((seen.takenAt ?? -Infinity) + holdMs, deadline);
     if (now >= settledAt) return false;
     await t.sleep(Math.min(pause, settledAt - now));
     pause *= 2;
