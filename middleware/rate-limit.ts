@@ -30,7 +30,7 @@ export interface RateLimitOptions<I> {
   /** Requests already charged (an idempotent retry of a send whose outcome was uncertain) take nothing. */
   skip?: (request: Request) => boolean;
   now?: () => number;
-  /** How long a unit another request took may still be given back (lib/ratelimit/limiter.ts, DEFAULT_HOLD_MS). */
+  /** How long a unit another request took may still be given back (unset: lib/ratelimit/limiter.ts holdFor, 200 ms to 3 s). */
   holdMs?: number;
 }
 

@@ -46,8 +46,8 @@ export type Pseudonymise = (rawSubject: string) => string;
 /** How a refused request waits for units that racers hold for a moment (see above). */
 export interface Patience {
   /**
-   * A unit taken longer ago than this is kept or has been given back. Unset: ten times this request's own
-   * first round trip, within MIN_HOLD_MS and MAX_HOLD_MS.
+   * A unit taken longer ago than this is kept or has been given back. Unset: ten times this request's slowest
+   * round trip (`holdFor`), within MIN_HOLD_MS and MAX_HOLD_MS.
    */
   holdMs?: number;
   /** The longest a refused request waits before answering (unset: MAX_WAIT_MS). */
@@ -68,7 +68,7 @@ export interface TakeOptions extends Patience {
 
 /**
  * Epoch ms from the monotonic clock: what holds are measured with, so that a test that stands Date.now still
- * (virtual time) does not stand the waits still too. Lambda clocks agree to a few ms; holds are 100 ms or more.
+ * (virtual time) does not stand the waits still too. Lambda clocks agree to a few ms; holds are 200 ms or more.
  */
 export const realTime = (): number => performance.timeOrigin + performance.now();
 
@@ -87,7 +87,7 @@ const FIRST_PAUSE_MS = 20;
 const MAX_LOOKS = 10;
 export const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** How long a racer may hold a unit, for a request whose first DynamoDB round trip took `roundTripMs`. */
+/** How long a racer may hold a unit, for a request whose DynamoDB round trip took `roundTripMs`. */
 export const holdFor = (roundTripMs: number): number => Math.min(MAX_HOLD_MS, Math.max(MIN_HOLD_MS, HOLD_ROUND_TRIPS * roundTripMs));
 
 type Timing = Required<Patience> & { fixedHold: boolean };
