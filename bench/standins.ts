@@ -8,8 +8,8 @@
  *    answered on the microtask queue, so a warm figure is the handler's own code and nothing else.
  *
  * Stateless on purpose: every invocation takes the same path (limits granted, no previous code, the
- * idempotency key new). The one read that matters is the code's record on verify (an UpdateItem returning
- * ALL_NEW): it carries the hash of RIGHT_CODE for whatever code id was asked, so any sealed otpRequestId
+ * idempotency key new). The one read that matters is the code's record on verify (the claim, an UpdateItem
+ * returning ALL_OLD): it carries the hash of RIGHT_CODE for whatever code id was asked, so any sealed otpRequestId
  * verifies with RIGHT_CODE and fails with any other code.
  */
 import { randomUUID } from 'node:crypto';
@@ -74,13 +74,14 @@ type Plain = Record<string, unknown>;
 const hashes = new Map<string, string>(); // memoised: the answering must stay negligible next to the handler
 /** The Attributes (UpdateItem) to answer with, undefined for none. */
 export const answerDynamo = (operation: DynamoOperation, key: Plain | undefined, values: Plain | undefined, returnValues: unknown): Plain | undefined => {
-  if (operation !== 'UpdateItem' || (returnValues !== 'ALL_NEW' && returnValues !== 'UPDATED_NEW')) return undefined;
+  if (operation !== 'UpdateItem' || !['ALL_NEW', 'ALL_OLD', 'UPDATED_NEW'].includes(String(returnValues))) return undefined;
   const codeId = values?.[':codeId'];
   const now = Date.now();
   if (typeof codeId !== 'string') return { ...key, n: 1 };
   let codeHash = hashes.get(codeId);
   if (codeHash === undefined) hashes.set(codeId, (codeHash = hashCode(keysFor(HASH_KEY), codeId, RIGHT_CODE)));
-  return { ...key, codeId, codeHash, expiresAt: now + 300_000, sentAt: now, attempts: 1 };
+  // A claim answers the record as it was (ALL_OLD: no attempt yet), anything else as it is after one.
+  return { ...key, codeId, codeHash, expiresAt: now + 300_000, sentAt: now, attempts: returnValues === 'ALL_OLD' ? 0 : 1 };
 };
 
 export const answerSecret = (secretId: unknown) => {

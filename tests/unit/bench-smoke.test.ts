@@ -10,7 +10,8 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { join } from 'node:path';
 import { medianInterval, pairRatios, percentile, readDeployBuild, rotate, tutorialOptions } from '../../bench/run';
-import { answerDynamo, answerSecret, API_KEY, Counter, HASH_KEY, KINDS, kindsOf, PHONE, RIGHT_CODE, SECRET_IDS, startAwsStandIn, TOKEN_KEY, WRONG_CODE } from '../../bench/standins';
+import { createDynamoStore } from '../../lib/store/dynamodb';
+import { answerDynamo, answerSecret, API_KEY, Counter, HASH_KEY, KINDS, kindsOf, PHONE, RIGHT_CODE, SECRET_IDS, startAwsStandIn, TOKEN_KEY, WRONG_CODE, type DynamoOperation } from '../../bench/standins';
 import { codeMatches } from '../../lib/otp/codes';
 import { keysFor } from '../../lib/otp/keys';
 import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider';
@@ -130,6 +131,20 @@ describe('the benchmark harness', () => {
     expect(c.snapshot()).toEqual({ ddbRequests: 6, ddbRoundTrips: 2, smRequests: 1 });
     c.reset();
     expect(c.snapshot()).toEqual({ ddbRequests: 0, ddbRoundTrips: 0, smRequests: 0 });
+  });
+
+  test("the real store adapter's claim, answered by the stand-in, holds a live code with its first attempt", async () => {
+    // The adapter's own ReturnValues decide what the stand-in answers: if they change, verify in the bench must
+    // still see a live code (this once answered 400 for the right code when the claim moved to ALL_OLD).
+    const client = {
+      send: async (command: { constructor: { name: string }; input: { Key?: Record<string, unknown>; ExpressionAttributeValues?: Record<string, unknown>; ReturnValues?: string } }) => ({
+        Attributes: answerDynamo(command.constructor.name.replace(/Command$/, 'Item') as DynamoOperation, command.input.Key, command.input.ExpressionAttributeValues, command.input.ReturnValues),
+      }),
+    };
+    const store = createDynamoStore({ table: 't', client: client as unknown as DynamoDBDocumentClient });
+    const claim = await store.claimAttempt('OTP#x', 'abc', 3, Date.now(), Date.now());
+    expect(claim).toMatchObject({ ok: true, attempts: 1 });
+    expect(claim.ok && codeMatches(keysFor(HASH_KEY), 'abc', RIGHT_CODE, claim.codeHash)).toBe(true);
   });
 
   test('the stand-ins hold a code record that the right code matches and a wrong one does not', () => {
