@@ -16,7 +16,7 @@ import type { RateLimitRule } from './rules';
  * a request can be refused by a window that is full only of units taken by racers that are refused
  * elsewhere and about to give back; left at that, a burst of 40 sends under a cap of 5 sends 4 and
  * tells the rest to wait for the hour's end. So a request refused by windows only (docs/rate-limits.md,
- * "Races"):
+ * "Parallel requests, give-back, and exact"):
  *   1. gives back its windows (it keeps a cooldown it holds: nobody else can take that);
  *   2. looks at each refusing window (one consistent read). Each take stamps the window with its
  *      time (`takenAt`), so a full window whose last take is older than `holdMs` is full of units
