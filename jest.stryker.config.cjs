@@ -7,6 +7,9 @@
  *   serverless packaging or a free port range, take minutes, and add no kills on lib/ or middleware/).
  * - absolute paths (from __dirname, i.e. Stryker's sandbox copy of the project).
  * - testEnvironment: stops a mutant's run at its first failing test (see the environment's comment).
+ * - MUTATE_TESTS (comma-separated test files): only those run. For a scope that every integration test
+ *   reaches (the provider client: every send calls it), each mutant otherwise runs minutes of related
+ *   tests, and one that hangs waits out a timeout sized on all of them (docs/mutation.md).
  */
 const path = require('node:path');
 const base = require('./jest.config.cjs');
@@ -19,7 +22,9 @@ module.exports = {
   ...base,
   rootDir: root,
   roots: [root],
-  testMatch: [abs('tests/unit/**/*.test.ts'), abs('tests/integration/**/*.test.ts')],
+  testMatch: process.env.MUTATE_TESTS
+    ? process.env.MUTATE_TESTS.split(',').map((t) => abs(t.trim()))
+    : [abs('tests/unit/**/*.test.ts'), abs('tests/integration/**/*.test.ts')],
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/\\.stryker-tmp/', '<rootDir>/reports/'],
   modulePathIgnorePatterns: ['<rootDir>/\\.stryker-tmp/', '<rootDir>/reports/', '<rootDir>/bench/', '<rootDir>/\\.serverless/', '<rootDir>/\\.esbuild/'],
   setupFiles: [abs('tests/support/env.ts')],
