@@ -1,5 +1,6 @@
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { ServiceUnavailable } from '../errors';
 import type { AttemptClaim, IdempotencyState, Interval, OtpRecord, Store, WindowCounter } from './types';
 
@@ -44,16 +45,10 @@ const isConditionFailure = (error: unknown): error is ConditionalCheckFailedExce
 
 /**
  * The item DynamoDB returns with a failed condition (ReturnValuesOnConditionCheckFailure) arrives as raw
- * AttributeValues ({ N: "…" }): lib-dynamodb unmarshalls outputs, not errors. Our items hold scalars only.
+ * AttributeValues ({ N: "…" }): lib-dynamodb unmarshalls outputs, not errors.
  */
 const unmarshallFailed = (item: Record<string, unknown> | undefined): Record<string, unknown> | undefined =>
-  item &&
-  Object.fromEntries(
-    Object.entries(item).map(([k, v]) => {
-      const a = (typeof v === 'object' && v !== null ? v : {}) as { S?: string; N?: string; BOOL?: boolean; NULL?: boolean };
-      return [k, a.N !== undefined ? Number(a.N) : a.S !== undefined ? a.S : a.BOOL !== undefined ? a.BOOL : a.NULL ? null : v];
-    }),
-  );
+  item && unmarshall(item as Record<string, AttributeValue>);
 
 export const createDynamoStore = (options: DynamoStoreOptions): Store => {
   const TableName = options.table;
@@ -182,17 +177,17 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
         new UpdateCommand({
           TableName,
           Key: { pk: otpKey(subject) },
-          UpdateExpression: claimedAt === undefined ? 'ADD attempts :one' : 'ADD attempts :one SET claimedAt = :at',
+          UpdateExpression: 'ADD attempts :one SET claimedAt = :at',
           ConditionExpression: 'codeId = :codeId AND expiresAt > :now AND attribute_not_exists(usedAt) AND attempts < :max',
-          ExpressionAttributeValues: { ':one': 1, ':codeId': codeId, ':now': now, ':max': maxAttempts, ...(claimedAt === undefined ? {} : { ':at': claimedAt }) },
+          ExpressionAttributeValues: { ':one': 1, ':codeId': codeId, ':now': now, ':max': maxAttempts, ':at': claimedAt },
           // The record as it was: its attempt count plus ours, and when the previous attempt was claimed.
           ReturnValues: 'ALL_OLD',
         }),
       );
       if (r.ok) {
-        const before = r.item?.claimedAt;
-        const claim = { ok: true as const, codeHash: String(r.item?.codeHash), attempts: Number(r.item?.attempts) + 1 };
-        return typeof before === 'number' ? { ...claim, previousClaimAt: before } : claim;
+        // The condition needs the item, so ALL_OLD always returns it; this adapter is its only writer.
+        const old = r.item as { codeHash: string; attempts: number; claimedAt?: number };
+        return { ok: true, codeHash: old.codeHash, attempts: old.attempts + 1, previousClaimAt: old.claimedAt };
       }
       // Always read (never ReturnValuesOnConditionCheckFailure, which DynamoDB fills only when the item
       // exists): a refused claim then costs the same requests whether the id was forged, expired,
@@ -200,12 +195,12 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
       const item = await read(otpKey(subject));
       const alive = item !== undefined && item.codeId === codeId && Number(item.expiresAt) > now && item.usedAt === undefined;
       if (!alive) return { ok: false, reason: 'gone' };
-      return typeof item.claimedAt === 'number' ? { ok: false, reason: 'exhausted', lastClaimAt: item.claimedAt } : { ok: false, reason: 'exhausted' };
+      return { ok: false, reason: 'exhausted', lastClaimAt: item.claimedAt as number | undefined };
     },
 
     async attemptsOf(subject, codeId) {
       const item = await read(otpKey(subject));
-      return item?.codeId === codeId && typeof item.attempts === 'number' ? item.attempts : undefined;
+      return item?.codeId === codeId ? Number(item.attempts) : undefined;
     },
 
     async markUsed(subject, codeId, now) {
@@ -253,7 +248,8 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
             status: 'pending',
             lockedUntil: now + lockMs,
             ttl: Math.ceil(now / 1000) + ttlSeconds,
-            ...(retryCode === undefined ? {} : { retryCode }),
+            // lib-dynamodb leaves out a top-level attribute that is undefined (no sealed code: none stored).
+            retryCode,
           },
           // Taken over: a pending record whose owner died (lock expired), or a charged one with the same body.
           ConditionExpression:
@@ -287,7 +283,8 @@ export const createDynamoStore = (options: DynamoStoreOptions): Store => {
       const item = await read(idemKey(key));
       if (item === undefined) return undefined;
       const fingerprint = String(item.fingerprint);
-      if (item.status === 'done' && typeof item.response === 'string') return { state: 'done', fingerprint, response: item.response };
+      // `done` always comes with its response (completeIdempotent sets both in one write).
+      if (item.status === 'done') return { state: 'done', fingerprint, response: String(item.response) };
       if (item.status === 'charged') return { state: 'charged', fingerprint };
       return { state: 'pending', fingerprint };
     },

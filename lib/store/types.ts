@@ -35,10 +35,10 @@ export interface OtpRecord {
 export type ReplacedOtp = Record<string, unknown> | undefined;
 
 export type AttemptClaim =
-  /** `previousClaimAt`: when the attempt before this one was claimed, if claims are stamped. */
+  /** `previousClaimAt`: when the attempt before this one was claimed (undefined: this is the first). */
   | { ok: true; codeHash: string; attempts: number; previousClaimAt?: number }
   | { ok: false; reason: 'gone' }
-  /** `lastClaimAt`: when the last attempt was claimed (the claimer's clock), if claims are stamped. */
+  /** `lastClaimAt`: when the last attempt was claimed (the claimer's clock). */
   | { ok: false; reason: 'exhausted'; lastClaimAt?: number };
 
 export type IdempotencyState =
@@ -74,9 +74,9 @@ export interface Store {
   restoreOtp(subject: string, codeId: string, replaced: ReplacedOtp): Promise<void>;
   /**
    * Spends one attempt of the current code `codeId`, atomically, if it is alive and has attempts left.
-   * `claimedAt` (epoch ms, real time), when given, is kept with the count, as a window keeps `takenAt`.
+   * `claimedAt` (epoch ms, real time) is kept with the count, as a window keeps `takenAt`.
    */
-  claimAttempt(subject: string, codeId: string, maxAttempts: number, now: number, claimedAt?: number): Promise<AttemptClaim>;
+  claimAttempt(subject: string, codeId: string, maxAttempts: number, now: number, claimedAt: number): Promise<AttemptClaim>;
   /** How many attempts of the current code `codeId` are claimed now (undefined: it is no longer current). */
   attemptsOf(subject: string, codeId: string): Promise<number | undefined>;
   /** Single use: true for exactly one caller. */

@@ -79,9 +79,9 @@ describe('a refused attempt is told apart by reading the record', () => {
 
   it('spent attempts on a live code: exhausted', async () => {
     await store.putOtp('s', rec);
-    for (let i = 0; i < 3; i += 1) expect((await store.claimAttempt('s', 'c1', 3, T0 + 1000)).ok).toBe(true);
+    for (let i = 0; i < 3; i += 1) expect((await store.claimAttempt('s', 'c1', 3, T0 + 1000, T0 + 1000)).ok).toBe(true);
     sent = [];
-    expect(await store.claimAttempt('s', 'c1', 3, T0 + 1000)).toEqual({ ok: false, reason: 'exhausted' });
+    expect(await store.claimAttempt('s', 'c1', 3, T0 + 1000, T0 + 1000)).toEqual({ ok: false, reason: 'exhausted', lastClaimAt: T0 + 1000 });
     expect(reads()).toBe(claimReads());
   });
 
@@ -93,12 +93,12 @@ describe('a refused attempt is told apart by reading the record', () => {
     await store.putOtp('s', rec);
     await arrange();
     sent = [];
-    expect(await store.claimAttempt('s', codeId as string, 3, now as number)).toEqual({ ok: false, reason: 'gone' });
+    expect(await store.claimAttempt('s', codeId as string, 3, now as number, now as number)).toEqual({ ok: false, reason: 'gone' });
     expect(reads()).toBe(claimReads());
   });
 
   it('no code at all: gone, after the same one read as every other refusal', async () => {
-    expect(await store.claimAttempt('nobody', 'c1', 3, T0)).toEqual({ ok: false, reason: 'gone' });
+    expect(await store.claimAttempt('nobody', 'c1', 3, T0, T0)).toEqual({ ok: false, reason: 'gone' });
     expect(reads()).toBe(1);
   });
 });

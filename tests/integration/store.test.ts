@@ -16,19 +16,19 @@ describe('codes', () => {
 
   it('claims attempts up to the maximum, exactly, under parallel claims', async () => {
     await store.putOtp('s', rec);
-    const claims = await Promise.all(Array.from({ length: 20 }, () => store.claimAttempt('s', 'c1', 3, T0)));
+    const claims = await Promise.all(Array.from({ length: 20 }, () => store.claimAttempt('s', 'c1', 3, T0, T0)));
     expect(claims.filter((c) => c.ok)).toHaveLength(3);
     expect(claims.filter((c) => c.ok).map((c) => (c as { attempts: number }).attempts).sort()).toEqual([1, 2, 3]);
     expect(claims.filter((c) => !c.ok).every((c) => !c.ok && c.reason === 'exhausted')).toBe(true);
   });
 
   it('an expired, superseded, used or unknown code is gone', async () => {
-    expect(await store.claimAttempt('nobody', 'c1', 3, T0)).toEqual({ ok: false, reason: 'gone' });
+    expect(await store.claimAttempt('nobody', 'c1', 3, T0, T0)).toEqual({ ok: false, reason: 'gone' });
     await store.putOtp('s', rec);
-    expect(await store.claimAttempt('s', 'c1', 3, rec.expiresAt)).toEqual({ ok: false, reason: 'gone' });
-    expect(await store.claimAttempt('s', 'other', 3, T0)).toEqual({ ok: false, reason: 'gone' });
+    expect(await store.claimAttempt('s', 'c1', 3, rec.expiresAt, rec.expiresAt)).toEqual({ ok: false, reason: 'gone' });
+    expect(await store.claimAttempt('s', 'other', 3, T0, T0)).toEqual({ ok: false, reason: 'gone' });
     expect(await store.markUsed('s', 'c1', T0)).toBe(true);
-    expect(await store.claimAttempt('s', 'c1', 3, T0)).toEqual({ ok: false, reason: 'gone' });
+    expect(await store.claimAttempt('s', 'c1', 3, T0, T0)).toEqual({ ok: false, reason: 'gone' });
   });
 
   it('marks a code used for exactly one of many parallel callers', async () => {
@@ -39,10 +39,10 @@ describe('codes', () => {
 
   it('a new code replaces the old one with a fresh attempt budget', async () => {
     await store.putOtp('s', rec);
-    for (let i = 0; i < 3; i++) await store.claimAttempt('s', 'c1', 3, T0);
-    expect(await store.claimAttempt('s', 'c1', 3, T0)).toEqual({ ok: false, reason: 'exhausted' });
+    for (let i = 0; i < 3; i++) await store.claimAttempt('s', 'c1', 3, T0, T0);
+    expect(await store.claimAttempt('s', 'c1', 3, T0, T0)).toEqual({ ok: false, reason: 'exhausted', lastClaimAt: T0 });
     await store.putOtp('s', { ...rec, codeId: 'c2', codeHash: 'h2' });
-    expect(await store.claimAttempt('s', 'c2', 3, T0)).toEqual({ ok: true, codeHash: 'h2', attempts: 1 });
+    expect(await store.claimAttempt('s', 'c2', 3, T0, T0)).toEqual({ ok: true, codeHash: 'h2', attempts: 1 });
     expect(await store.markUsed('s', 'c1', T0)).toBe(false);
   });
 });
@@ -124,6 +124,6 @@ describe('failure', () => {
     const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1 }));
     const down = createDynamoStore({ table: 't', client });
     await expect(down.takeWindow({ rule: 'r', subject: 's', window: 1, limit: 1, expiresAt: 1 }, T0)).rejects.toMatchObject({ code: 'service_unavailable', reason: 'store' });
-    await expect(down.claimAttempt('s', 'c', 3, T0)).rejects.toMatchObject({ code: 'service_unavailable' });
+    await expect(down.claimAttempt('s', 'c', 3, T0, T0)).rejects.toMatchObject({ code: 'service_unavailable' });
   });
 });

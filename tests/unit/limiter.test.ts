@@ -369,11 +369,11 @@ describe('the adapter reads a refusal the way real DynamoDB returns it', () => {
       return client;
     };
     const spent = readingClient(item);
-    expect(await createDynamoStore({ table, client: spent as unknown as DynamoDBDocumentClient }).claimAttempt('s', 'c1', 3, H + 1000)).toEqual({ ok: false, reason: 'exhausted' });
+    expect(await createDynamoStore({ table, client: spent as unknown as DynamoDBDocumentClient }).claimAttempt('s', 'c1', 3, H + 1000, H + 1000)).toEqual({ ok: false, reason: 'exhausted' });
     expect(spent.sent).toEqual(['UpdateCommand', 'GetCommand']);
     const used = readingClient({ ...item, attempts: 1, usedAt: H + 10 });
-    expect(await createDynamoStore({ table, client: used as unknown as DynamoDBDocumentClient }).claimAttempt('s', 'c1', 3, H + 1000)).toEqual({ ok: false, reason: 'gone' });
+    expect(await createDynamoStore({ table, client: used as unknown as DynamoDBDocumentClient }).claimAttempt('s', 'c1', 3, H + 1000, H + 1000)).toEqual({ ok: false, reason: 'gone' });
     const other = readingClient(item);
-    expect(await createDynamoStore({ table, client: other as unknown as DynamoDBDocumentClient }).claimAttempt('s', 'c0', 3, H + 1000)).toEqual({ ok: false, reason: 'gone' });
+    expect(await createDynamoStore({ table, client: other as unknown as DynamoDBDocumentClient }).claimAttempt('s', 'c0', 3, H + 1000, H + 1000)).toEqual({ ok: false, reason: 'gone' });
   });
 });
