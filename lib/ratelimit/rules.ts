@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import type { Config } from '../config';
 
 /**
@@ -41,19 +42,17 @@ const DAY = 86400;
 /**
  * The client an IP rule counts: an IPv4 address as it is, an IPv6 address by its /64 (one
  * subscriber usually holds a whole /64, so counting single addresses would count nothing).
+ * An IPv4-mapped address (::ffff:1.2.3.4, in either spelling) is that IPv4 client. Parsing is
+ * ipaddr.js's: zone ids, `::` anywhere and an embedded dotted quad all count right.
  */
 export const ipSubject = (ip: string | undefined): string | undefined => {
-  if (ip === undefined || ip === '') return undefined;
-  if (!isIPv6(ip)) return ip;
-  const bare = ip.split('%')[0]!.toLowerCase();
-  // An IPv4-mapped address (::ffff:1.2.3.4) is that IPv4 client.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
-  if (mapped) return mapped[1];
-  const [head = '', tail = ''] = bare.split('::') as [string, string?];
-  const h = head === '' ? [] : head.split(':');
-  const t = bare.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
-  const groups = bare.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-  return `${groups.slice(0, 4).map((g) => Number.parseInt(g, 16).toString(16)).join(':')}::/64`;
+  if (ip === undefined || !isIPv6(ip)) return ip || undefined;
+  const address = ipaddr.IPv6.parse(ip);
+  if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
+  return `${address.parts
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
 };
 
 /** API.md's send limits and budgets, from the configuration. */

@@ -52,6 +52,12 @@ describe('the rules', () => {
     ['2001:db8:1::', '2001:db8:1:0::/64'],
     ['2001:db8::ffff:1.2.3.4', '2001:db8:0:0::/64'],
     ['::ffff:198.51.100.77', '198.51.100.77'],
+    // The hex spelling of the same IPv4-mapped address is the same client.
+    ['::ffff:c633:644d', '198.51.100.77'],
+    // A `::` after the first group with a tail long enough to reach the /64.
+    ['1::2:3:4:5:6', '1:0:0:2::/64'],
+    // An embedded dotted quad is two groups: the tail starts one group earlier than its parts count.
+    ['::5:6:7:8:1.2.3.4', '0:0:5:6::/64'],
     ['', undefined],
   ])('ipSubject(%j) is %j', (ip, subject) => {
     expect(ipSubject(ip)).toBe(subject);
