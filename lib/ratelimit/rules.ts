@@ -46,6 +46,7 @@ const DAY = 86400;
  * ipaddr.js's: zone ids, `::` anywhere and an embedded dotted quad all count right.
  */
 export const ipSubject = (ip: string | undefined): string | undefined => {
+  // Stryker disable next-line ConditionalExpression: equivalent: isIPv6(undefined) is false, so undefined is returned either way.
   if (ip === undefined || !isIPv6(ip)) return ip || undefined;
   const address = ipaddr.IPv6.parse(ip);
   if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
