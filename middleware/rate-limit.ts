@@ -67,7 +67,8 @@ export const rateLimitMiddleware = <I>(opts: RateLimitOptions<I>): MiddlewareObj
     const outcome = await takeAll(store, rules, input(request), (raw) => pseudonym(keys, 'rate-limit', raw), now(), {
       ...(trusted ? { trusted: trusted(request) } : {}),
       requestClock: now,
-      ...(holdMs === undefined ? {} : { holdMs }),
+      // Unset stays unset: the limiter reads an undefined holdMs as no holdMs (its own holdFor).
+      holdMs,
     });
     if (outcome.ok) {
       request[TAKEN] = { grants: outcome.grants, settled: outcome.settled };

@@ -241,6 +241,14 @@ describe('rate limit, as the client and the operator see it', () => {
     expect(() => rateLimitMiddleware({ store: db.store, rules: [odd], input })).toThrow(/"odd"/);
   });
 
+  it.each([
+    ['a space', 'phone hour'],
+    ['a trailing mark', 'phone-hour!'],
+    ['41 characters', 'p'.repeat(41)],
+  ])('a rule name with %s is refused when the pipeline is built (names go into DynamoDB keys and metrics)', (_what, name) => {
+    expect(() => rateLimitMiddleware({ store: db.store, rules: [{ ...hour, name }], input })).toThrow(/rule name/);
+  });
+
   it('a handler whose request went through no rate-limit layer sees no rule taken', async () => {
     const handler = middy().handler(async (_e: unknown, context: object) => ({ statusCode: 201, body: JSON.stringify({ rules: rulesTaken(context) }) }));
     expect(answerOf(await handler({} as never, {} as never)).body).toEqual({ rules: [] });
