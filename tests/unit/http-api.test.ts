@@ -3,6 +3,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { InvalidRequest } from '../../lib/errors';
+import { logger } from '../../lib/log';
 import { httpApi } from '../../middleware/http-api';
 import { apiEvent, context } from '../support/stack';
 
@@ -80,4 +81,37 @@ it('answers CORS for a listed origin only', async () => {
   const handler = httpApi({ originVerify: NO_EDGE, corsAllowedOrigins: ['https://shop.example'] }).handler(async () => ({ statusCode: 200, body: '{}' }));
   expect((await run(handler, { origin: 'https://shop.example' })).headers['Access-Control-Allow-Origin']).toBe('https://shop.example');
   expect(Object.keys((await run(handler, { origin: 'https://evil.example' })).headers).filter((h) => h.startsWith('Access-Control'))).toEqual([]);
+});
+
+it('the log keys one invocation adds do not leak into the next invocation\'s lines', async () => {
+  const handler = httpApi({ originVerify: NO_EDGE, corsAllowedOrigins: [] }).handler(async (event) => {
+    if (event.headers['x-first'] === '1') logger.appendKeys({ phoneMasked: '+91******3210' });
+    logger.info('handled');
+    return { statusCode: 200, body: '{}' };
+  });
+  await run(handler, { 'x-first': '1' });
+  await run(handler);
+  const handled = out.filter((l) => l.includes('"handled"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(handled).toHaveLength(2);
+  expect(handled[0]).toMatchObject({ phoneMasked: '+91******3210' });
+  expect(handled[1]).not.toHaveProperty('phoneMasked');
+});
+
+it('an error is logged once, as the structured line, never dumped raw through console.error', async () => {
+  const consoleError = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+  try {
+    // A fresh load, as at a cold start: http-error-handler takes its default logger (console.error) when loaded.
+    let freshHttpApi!: typeof httpApi;
+    jest.isolateModules(() => {
+      ({ httpApi: freshHttpApi } = require('../../middleware/http-api') as typeof import('../../middleware/http-api'));
+    });
+    const failing = freshHttpApi({ originVerify: NO_EDGE, corsAllowedOrigins: [] }).handler(async () => {
+      throw new Error('boom');
+    });
+    expect((await run(failing)).status).toBe(500);
+    expect(consoleError).not.toHaveBeenCalled();
+    expect(out.filter((l) => l.includes('"request failed"'))).toHaveLength(1);
+  } finally {
+    consoleError.mockRestore();
+  }
 });
