@@ -52,7 +52,7 @@ export const errorsMiddleware = (): MiddlewareObj => {
     if (mapped instanceof UpstreamError) countUpstreamError(mapped.kind);
     // StartMessaging's own 429 (provider throttling): answered as our 429, alarmed as an upstream failure.
     if (mapped instanceof ProviderRateLimited) countUpstreamError('rate_limited');
-    if (mapped instanceof ServiceUnavailable) countUpstreamError(mapped.reason === 'wallet' ? 'wallet' : mapped.reason);
+    if (mapped instanceof ServiceUnavailable) countUpstreamError(mapped.reason);
     const fields = {
       status: mapped.statusCode,
       code: mapped.code,

@@ -87,6 +87,7 @@ export const idempotencyMiddleware = (opts: IdempotencyOptions): MiddlewareObj<A
     }
     const keys = keysFor((request.context as unknown as SecretsContext).hashKey);
     const key = pseudonym(keys, `idempotency:${o.scope}`, header);
+    // Stryker disable next-line StringLiteral: equivalent: the fingerprint is only ever compared with fingerprints made with the same label; any constant label gives the same comparisons.
     const fingerprint = pseudonym(keys, 'idempotency-body', o.fingerprint(request));
     const owner = randomUUID();
     const sealed = o.newCode === undefined ? undefined : sealCode(keys, o.newCode(), key);
