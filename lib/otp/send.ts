@@ -37,6 +37,7 @@ export interface SendResponse {
 }
 
 /** The number's pseudonym in the store (also how verify finds the record again). */
+// Stryker disable next-line StringLiteral: equivalent: send and verify both derive the subject here, and no other pseudonym uses an empty namespace.
 export const phoneSubject = (keys: Keys, phone: string): string => pseudonym(keys, 'phone', phone);
 
 /**

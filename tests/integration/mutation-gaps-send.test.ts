@@ -147,6 +147,16 @@ describe('which failures put the replaced code back', () => {
     expect(metricsAdded.filter((m) => m.name === 'UpstreamError')).toEqual([{ name: 'UpstreamError', value: 1, dimension: 'Kind=timeout' }]);
   });
 
+  it('a failed undo still answers with the provider\'s refusal, and the warning carries the store\'s error', async () => {
+    const { ProviderRateLimited } = await import('../../lib/errors');
+    const broken = new Error('store down');
+    const store = { ...db.store, restoreOtp: async () => Promise.reject(broken) };
+    answer = async () => Promise.reject(new ProviderRateLimited(60));
+    const run = sendOtp({ config: loadConfig({}), store, provider, now: () => T0 }, { phoneNumber: PHONE, apiKey: 'sm_key', hashKey: KEY });
+    await expect(run).rejects.toBeInstanceOf(ProviderRateLimited);
+    expect(logged.filter((l) => l.level === 'warn')).toEqual([{ level: 'warn', message: 'could not restore the replaced code', extra: { error: broken } }]);
+  });
+
   it('any other provider error is not counted here (the errors layer counts it by kind)', async () => {
     await firstThen(new UpstreamError('rejected', 400));
     expect(metricsAdded.filter((m) => m.name === 'UpstreamError')).toEqual([]);
