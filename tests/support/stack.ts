@@ -5,6 +5,7 @@ import { startSandboxProvider, type Sandbox } from '../../local/sandbox-provider
 import { newHashKey, newTokenKeySecret, type TokenKeySecret } from '../../local/keys';
 import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
 import { startTestDynamo, type TestDynamo } from './test-dynamodb';
+import { captureStdio } from './capture-stdio';
 
 /**
  * The real handlers against real local pieces: dynalite or the DynamoDB at TEST_DYNAMODB_ENDPOINT (a fresh
@@ -179,19 +180,7 @@ export const startStack = async (env: Record<string, string | undefined> = {}): 
   let restore: (() => void) | undefined;
   const capture = () => {
     if (active++ > 0) return;
-    const out = process.stdout.write;
-    const err = process.stderr.write;
-    const sink = ((chunk: unknown, ...rest: unknown[]) => {
-      logs.push(String(chunk));
-      (rest.find((r) => typeof r === 'function') as (() => void) | undefined)?.();
-      return true;
-    }) as typeof process.stdout.write;
-    process.stdout.write = sink;
-    process.stderr.write = sink;
-    restore = () => {
-      process.stdout.write = out;
-      process.stderr.write = err;
-    };
+    restore = captureStdio((chunk) => logs.push(chunk));
   };
   const release = () => {
     if (--active === 0) restore?.();

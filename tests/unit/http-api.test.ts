@@ -6,6 +6,7 @@ import { InvalidRequest } from '../../lib/errors';
 import { logger } from '../../lib/log';
 import { httpApi } from '../../middleware/http-api';
 import { apiEvent, context } from '../support/stack';
+import { captureStdio } from '../support/capture-stdio';
 
 /** No CloudFront edge: the origin-verify layer is a no-op. */
 const NO_EDGE = { secretId: undefined, cacheSeconds: 300 };
@@ -13,15 +14,7 @@ const out: string[] = [];
 let restore: () => void;
 beforeEach(() => {
   out.length = 0;
-  const write = process.stdout.write;
-  const errWrite = process.stderr.write;
-  const sink = ((chunk: unknown) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
-  process.stdout.write = sink;
-  process.stderr.write = sink;
-  restore = () => {
-    process.stdout.write = write;
-    process.stderr.write = errWrite;
-  };
+  restore = captureStdio((chunk) => out.push(chunk));
 });
 afterEach(() => restore());
 

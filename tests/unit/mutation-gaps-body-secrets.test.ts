@@ -22,6 +22,7 @@ import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
 import type * as HttpApiModule from '../../middleware/http-api';
 import type * as JsonBodyModule from '../../middleware/json-body';
 import type * as SecretsModule from '../../middleware/secrets';
+import { captureStdio } from '../support/capture-stdio';
 
 type Layers = { httpApi: typeof HttpApiModule.httpApi; jsonBody: typeof JsonBodyModule.jsonBodyMiddleware; secrets: typeof SecretsModule.secretsMiddleware };
 const fresh = (): Layers => {
@@ -66,15 +67,7 @@ const out: string[] = [];
 let restore: () => void;
 beforeEach(() => {
   out.length = 0;
-  const write = process.stdout.write;
-  const errWrite = process.stderr.write;
-  const sink = ((chunk: unknown) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
-  process.stdout.write = sink;
-  process.stderr.write = sink;
-  restore = () => {
-    process.stdout.write = write;
-    process.stderr.write = errWrite;
-  };
+  restore = captureStdio((chunk) => out.push(chunk));
 });
 afterEach(() => restore());
 const lines = () =>

@@ -11,6 +11,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { startSecretsStandIn, type SecretsStandIn } from '../../local/secrets';
 import { logEntries, upstreamKinds } from '../support/emf';
 import { apiEvent, context } from '../support/stack';
+import { captureStdio } from '../support/capture-stdio';
 
 const SECRET_ID = 'otp/origin-verify';
 const SECRET = 'edge-3c9f1a7e5b2d4c8a9f0e';
@@ -36,19 +37,7 @@ beforeEach(() => {
   sm.set(SECRET_ID, SECRET);
   sm.failAll(false);
   printed.length = 0;
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  const sink = ((chunk: unknown, ...rest: unknown[]) => {
-    printed.push(String(chunk));
-    (rest.find((r) => typeof r === 'function') as (() => void) | undefined)?.();
-    return true;
-  }) as typeof process.stdout.write;
-  process.stdout.write = sink;
-  process.stderr.write = sink;
-  restore = () => {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  };
+  restore = captureStdio((chunk) => printed.push(chunk));
 });
 afterEach(() => {
   restore();
