@@ -170,3 +170,27 @@ describe('rotation (docs/keys.md: stage, promote, drop)', () => {
     for (const key of keys) expect(Object.keys(key).sort()).toEqual(['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']);
   });
 });
+
+describe('verifyOtpToken, what a backend can tune and read', () => {
+  it('the error says which: an expired token and an invalid one read differently', async () => {
+    const { token } = await make({ nowSeconds: now - 1000 });
+    await expect(verifyOtpToken(token, jwks, expect_)).rejects.toThrow(/^OTP token has expired$/);
+    await expect(verifyOtpToken('a.b.c', jwks, expect_)).rejects.toThrow(/^OTP token is not valid$/);
+  });
+
+  it('allows 5 s of clock skew by default, and what the backend asks for', async () => {
+    // exp is 3 s ago: within the default tolerance.
+    const { token: justExpired } = await make({ nowSeconds: now - 603, ttlSeconds: 600 });
+    await expect(verifyOtpToken(justExpired, jwks, expect_)).resolves.toMatchObject({ sub: PHONE });
+    // exp 8 s ago: outside the default, inside a tolerance of 10 s.
+    const { token: later } = await make({ nowSeconds: now - 608, ttlSeconds: 600 });
+    await refused(later, jwks, expect_, 'expired');
+    await expect(verifyOtpToken(later, jwks, { ...expect_, clockToleranceSeconds: 10 })).resolves.toMatchObject({ sub: PHONE });
+  });
+
+  it('judges at the time given as currentDate', async () => {
+    const { token } = await make();
+    await expect(verifyOtpToken(token, jwks, { ...expect_, currentDate: new Date((now + 60) * 1000) })).resolves.toMatchObject({ sub: PHONE });
+    await expect(verifyOtpToken(token, jwks, { ...expect_, currentDate: new Date((now + 700) * 1000) })).rejects.toMatchObject({ reason: 'expired' });
+  });
+});
