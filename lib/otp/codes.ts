@@ -26,17 +26,19 @@ const aad = (boundTo: string) => Buffer.from(`retry-code/v1\0${boundTo}`);
 export const sealCode = (keys: Keys, code: string, boundTo: string): string => {
   const nonce = randomBytes(NONCE);
   const cipher = createCipheriv('aes-256-gcm', keys.retryCode, nonce).setAAD(aad(boundTo));
-  return Buffer.concat([nonce, cipher.update(code, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64url');
+  // A string is encrypted as its UTF-8 bytes.
+  return Buffer.concat([nonce, cipher.update(code), cipher.final(), cipher.getAuthTag()]).toString('base64url');
 };
 
 export const openCode = (keys: Keys, sealed: string, boundTo: string): string | undefined => {
   const raw = Buffer.from(sealed, 'base64url');
-  if (raw.length <= NONCE + TAG) return undefined;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', keys.retryCode, raw.subarray(0, NONCE)).setAAD(aad(boundTo));
+    // authTagLength: a value too short to hold a whole tag throws instead of checking a truncated one.
+    const decipher = createDecipheriv('aes-256-gcm', keys.retryCode, raw.subarray(0, NONCE), { authTagLength: TAG }).setAAD(aad(boundTo));
     decipher.setAuthTag(raw.subarray(raw.length - TAG));
     return Buffer.concat([decipher.update(raw.subarray(NONCE, raw.length - TAG)), decipher.final()]).toString('utf8');
   } catch {
-    return undefined;
+    // Not sealed by us for this record (another record, key or a tampered value): nothing to re-deliver.
   }
+  return undefined;
 };

@@ -35,6 +35,16 @@ describe('codes', () => {
     expect(openCode(keys, 'short', 'record-a')).toBeUndefined();
   });
 
+  it('a sealed code or an id cut short (no whole nonce and tag left) never opens', () => {
+    const sealed = Buffer.from(sealCode(keys, '123456', 'record-a'), 'base64url');
+    const { otpRequestId } = sealRequestId(keys, '+919876543210');
+    const id = Buffer.from(otpRequestId, 'base64url');
+    for (let n = 0; n < 28; n++) {
+      expect(openCode(keys, sealed.subarray(0, n).toString('base64url'), 'record-a')).toBeUndefined();
+      expect(openRequestId(keys, id.subarray(0, n).toString('base64url'))).toBeUndefined();
+    }
+  });
+
   it('stores a keyed hash bound to the code id, compared in constant time', () => {
     const h = hashCode(keys, 'id1', '123456');
     expect(h).not.toContain('123456');
@@ -122,6 +132,24 @@ describe('checkPhoneNumber', () => {
       expect(() => checkPhoneNumber(n, ['91'])).toThrow(expect.objectContaining({ code: 'invalid_phone_number' }));
     },
   );
+  it('a cold start judges alike: the E.164 and mobile patterns are anchored at both ends', () => {
+    // Loaded afresh inside the test, as a Lambda cold start does (the patterns are built at module load).
+    let check!: typeof checkPhoneNumber;
+    jest.isolateModules(() => {
+      ({ checkPhoneNumber: check } = jest.requireActual<typeof import('../../lib/otp/phone')>('../../lib/otp/phone'));
+    });
+    for (const [n, allowed] of [
+      ['x+919876543210', ['91']],
+      ['+14155550123x', ['1']],
+      ['+9198765432101', ['91']],
+      ['+915876543210', ['91']],
+    ] as const) {
+      expect(() => check(n, allowed)).toThrow(expect.objectContaining({ code: 'invalid_phone_number' }));
+    }
+    expect(check('+919876543210', ['91'])).toBe('+919876543210');
+    expect(check('+14155550123', ['1'])).toBe('+14155550123');
+  });
+
   it('refuses a valid number of another country with 403', () => {
     expect(() => checkPhoneNumber('+6591234567', ['91'])).toThrow(expect.objectContaining({ code: 'country_not_allowed', statusCode: 403 }));
     expect(checkPhoneNumber('+6591234567', ['91', '65'])).toBe('+6591234567');
