@@ -15,7 +15,7 @@ const MUTANTS = [
   ['codes.ts: padStart "0" -> "" (a lost leading zero)', 'lib/otp/codes.ts', "padStart(length, '0')", "padStart(length, '')", C, 'codes'],
   ['limiter.ts: TTL (window + 1) -> (window - 1)', 'lib/ratelimit/limiter.ts', 'const expiresAt = (window + 1) * rule.windowSeconds + 3600;', 'const expiresAt = (window - 1) * rule.windowSeconds + 3600;', C, 'TTL'],
   ['verify.ts: failure counter TTL (window + 1) -> (window - 1)', 'lib/otp/verify.ts', 'expiresAt: (window + 1) * rule.windowSeconds + 3600 }', 'expiresAt: (window - 1) * rule.windowSeconds + 3600 }', C, 'TTL'],
-  ['request-id.ts: canonical spelling check -> false', 'lib/otp/request-id.ts', "raw.toString('base64url') !== otpRequestId ||", 'false ||', C, 'spelling'],
+  ['request-id.ts: canonical spelling check -> false', 'lib/otp/request-id.ts', "if (raw.toString('base64url') !== otpRequestId) return undefined;", 'if (false) return undefined;', C, 'spelling'],
   ['errors.ts: >= 400 -> > 400', 'middleware/errors.ts', 'e.statusCode >= 400 &&', 'e.statusCode > 400 &&', U, 'errors'],
   ['errors.ts: validator guard statusCode === 400 -> true', 'middleware/errors.ts', "=== '@middy/validator' && e.statusCode === 400)", "=== '@middy/validator' && true)", U, 'errors'],
   ['errors.ts: UpstreamError{Kind} for a 503 -> not counted', 'middleware/errors.ts', 'if (mapped instanceof ServiceUnavailable) countUpstreamError', 'if (false) countUpstreamError', E, 'alarm'],
