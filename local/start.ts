@@ -224,9 +224,11 @@ const npmAncestor = (): number | undefined => {
 };
 
 /**
- * `npm start` runs `sh -c "tsx local/start.ts"`, and sh does not pass on a SIGTERM sent to npm (as
- * `docker stop` or a process manager does): npm exits and we would keep running, orphaned, holding the ports.
- * So we also stop when npm (or our direct parent, tsx) is gone. A Ctrl-C reaches the whole process group
+ * `npm start` runs `sh -c "node --import tsx local/start.ts"` (tsx as a loader in this process, not its CLI: the
+ * CLI relays a signal to its child and, when the child has not acknowledged it within 30 ms, as on a loaded
+ * machine, kills it with SIGKILL and exits 143, so nothing would be cleaned up). sh does not pass on a SIGTERM
+ * sent to npm (as `docker stop` or a process manager does): npm exits and we would keep running, orphaned,
+ * holding the ports. So we also stop when npm (or our direct parent) is gone. A Ctrl-C reaches the whole process group
  * directly and needs none of this.
  */
 const watchForOrphaning = (onOrphaned: () => void): NodeJS.Timeout => {

@@ -112,7 +112,7 @@ describe('npm start (local/start.ts through tsx, as the npm script runs it)', ()
 
   beforeAll(async () => {
     const port = await freePort();
-    s = await startedFrom(spawnInGroup(process.execPath, [TSX_CLI, 'local/start.ts'], localToolEnv({ PORT: String(port) })));
+    s = await startedFrom(spawnInGroup(process.execPath, ['--import', 'tsx', 'local/start.ts'], localToolEnv({ PORT: String(port) })));
     expect(s.url).toBe(`http://127.0.0.1:${port}`);
   }, START_TIMEOUT + 10_000);
 
@@ -279,7 +279,7 @@ describe('npm start when something is wrong', () => {
   let s: Started | undefined;
   afterAll(() => killGroups(s?.app.pid, s?.offlinePid));
 
-  const startTs = (env: Record<string, string>) => spawnInGroup(process.execPath, [TSX_CLI, 'local/start.ts'], localToolEnv(env));
+  const startTs = (env: Record<string, string>) => spawnInGroup(process.execPath, ['--import', 'tsx', 'local/start.ts'], localToolEnv(env));
 
   it('refuses an invalid setting, naming the variable, before starting anything', async () => {
     const app = startTs({ PORT: String(await freePort()), OTP_TTL_SECONDS: '601' });
@@ -373,7 +373,7 @@ describe('npm start at the edge: CORS, Content-Type, caller IP, page headers, cr
     await createTable(dynamo.endpoint, 'otp-edge');
     const port = await freePort();
     s = await startedFrom(
-      spawnInGroup(process.execPath, [TSX_CLI, 'local/start.ts'], localToolEnv({
+      spawnInGroup(process.execPath, ['--import', 'tsx', 'local/start.ts'], localToolEnv({
         PORT: String(port),
         CORS_ALLOWED_ORIGINS: `${SHOP},http://localhost:8080`,
         LOCAL_FORWARDED_FOR: '1',
