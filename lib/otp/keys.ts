@@ -37,13 +37,11 @@ export const decodeHashKey = (value: unknown): Buffer => {
   if (typeof value !== 'string' || value.trim() === '') throw new HashKeyError(`${advice}: the secret is empty or not a string`);
   // A trailing newline (a secret put from a file or `echo`) is not part of the key.
   const text = value.trim();
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) throw new HashKeyError(`${advice}: the secret is not base64`);
-  const unpadded = text.replace(/=+$/, '');
-  const bytes = Buffer.from(unpadded.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-  // Node decodes leniently; a value that does not round-trip is not base64 (a stray character, bad length).
-  if (bytes.toString('base64').replace(/=+$/, '') !== unpadded.replace(/-/g, '+').replace(/_/g, '/')) {
-    throw new HashKeyError(`${advice}: the secret is not base64`);
-  }
+  // Node decodes leniently (it skips stray characters): the value is base64 when it round-trips. Compared in
+  // the URL-safe alphabet without padding, so that either alphabet, with or without padding, is accepted.
+  const spelled = text.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const bytes = Buffer.from(spelled, 'base64url');
+  if (bytes.toString('base64url') !== spelled) throw new HashKeyError(`${advice}: the secret is not base64`);
   if (bytes.length < MIN_HASH_KEY_BYTES) throw new HashKeyError(`${advice}: the secret decodes to ${bytes.length} bytes`);
   if (bytes.every((b) => b >= 0x20 && b <= 0x7e) || new Set(bytes).size < 16) {
     throw new HashKeyError(`${advice}: the secret decodes to text or repeated bytes, not random bytes`);
