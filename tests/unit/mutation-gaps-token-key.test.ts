@@ -142,8 +142,11 @@ describe('each rule refuses only what it names', () => {
     for (const kid of ['k', '!', '~', `!${'k'.repeat(126)}~`]) expect(kidsOf(withCurrent({ kid }))).toEqual([kid]);
   });
 
-  it('alg ES256 and use sig may be written out; "previous" may be left out', () => {
+  it('alg ES256 and use sig may be written out or left out; "previous" may be left out', () => {
     expect(kidsOf({ current: { ...current, alg: 'ES256', use: 'sig' } })).toEqual([current.kid]);
+    const { alg: _alg, use: _use, ...bare } = { alg: undefined, use: undefined, ...current };
+    expect(Object.keys(bare)).not.toContain('alg');
+    expect(kidsOf({ current: bare, next: { ...publicJwk(other), alg: undefined, use: undefined } })).toEqual([current.kid, other.kid]);
   });
 
   it('coordinates and the scalar use the whole URL-safe alphabet', () => {
