@@ -87,6 +87,16 @@ describe('what the provider is asked', () => {
     expect(asked[0]?.idempotencyKey).toMatch(UUID);
     expect(asked[1]?.idempotencyKey).toMatch(UUID);
     expect(asked[0]?.idempotencyKey).not.toBe(asked[1]?.idempotencyKey);
+    // Random (version 4), not derived: two keyless sends that happen to carry the same code are two SMS.
+    const twins = asked.length;
+    await send({}, { keptCode: '424242' });
+    await send({}, { keptCode: '424242' });
+    const [twin1, twin2] = asked.slice(twins).map((a) => a.idempotencyKey);
+    for (const key of [asked[0]?.idempotencyKey, asked[1]?.idempotencyKey, twin1, twin2]) {
+      expect(key).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    }
+    expect(twin1).not.toBe(twin2);
+    asked.splice(2);
 
     await send({}, { idempotencyKey: 'order-1234-abcd', keptCode: '123456' });
     await send({}, { idempotencyKey: 'order-1234-abcd', keptCode: '123456' });
