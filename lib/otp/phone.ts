@@ -1,9 +1,9 @@
 import { CountryNotAllowed, InvalidPhoneNumber } from '../errors';
 
 const E164 = /^\+[1-9]\d{6,14}$/;
-/** Per-country mobile rules where we know them; other allowed countries get the E.164 check only. */
+/** Per-country mobile rules on the national number, where we know them; other allowed countries get the E.164 check only. */
 const MOBILE: Record<string, RegExp> = {
-  '91': /^\+91[6-9]\d{9}$/,
+  '91': /^[6-9]\d{9}$/,
 };
 
 /**
@@ -17,6 +17,6 @@ export const checkPhoneNumber = (phone: string, allowedCountryCodes: readonly st
   const cc = allowedCountryCodes.find((code) => digits.startsWith(code));
   if (cc === undefined) throw new CountryNotAllowed();
   const rule = MOBILE[cc];
-  if (rule !== undefined && !rule.test(phone)) throw new InvalidPhoneNumber();
+  if (rule !== undefined && !rule.test(digits.slice(cc.length))) throw new InvalidPhoneNumber();
   return phone;
 };

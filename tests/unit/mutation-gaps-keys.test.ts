@@ -1,5 +1,5 @@
 /**
- * Gaps a mutation run left in lib/otp/keys.ts (docs/mutation.md), stated as what an operator and a deploy see:
+ * Gaps a mutation run left in lib/otp/keys.ts and the code hash of lib/otp/codes.ts (docs/mutation.md), stated as what an operator and a deploy see:
  * - each way a hash key is refused says which rule it broke (the operator fixes the secret from that
  *   message), and each rule refuses exactly what it names: a key at each rule's edge is accepted;
  * - the sub-keys are a fixed function of the hash key: a deploy that derived them differently would make
@@ -128,6 +128,12 @@ describe('sub-keys', () => {
     expect(keys.id.toString('hex')).toBe('c9197510e9e998524478cea9c7c9e7459361a8d101ef64ee640cefaba8be686e');
     expect(keys.retryCode.toString('hex')).toBe('58c1c9a244354899b72bc5fe3c0220fced824d74fdd9c0a90faf8540fc42e04c');
     expect(pseudonym(keys, 'phone', '+919811100005')).toBe('Lvfj5h6jcQTFR8QIVlkezUC1BXZ37tca-VfFN4MoVlo');
+    // What the store holds of a code: its keyed hash, bound to the code's id, in base64url.
+    let hashCode!: typeof import('../../lib/otp/codes').hashCode;
+    jest.isolateModules(() => {
+      ({ hashCode } = require('../../lib/otp/codes') as typeof import('../../lib/otp/codes'));
+    });
+    expect(hashCode(keys, 'AAECAwQFBgcICQoL', '123456')).toBe('_yBjMvSMGhBmtQ5lp3lpt8-T4RvFJOLjasocP5z-P6Q');
   });
 
   it('a warm container derives once per secret value; a rotation back and forth gives each key its own sub-keys', () => {

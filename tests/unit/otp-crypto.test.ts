@@ -143,6 +143,8 @@ describe('checkPhoneNumber', () => {
       ['+14155550123x', ['1']],
       ['+9198765432101', ['91']],
       ['+915876543210', ['91']],
+      // A valid mobile number behind one extra digit: still 15 digits or fewer, so only the anchor refuses it.
+      ['+9159876543210', ['91']],
     ] as const) {
       expect(() => check(n, allowed)).toThrow(expect.objectContaining({ code: 'invalid_phone_number' }));
     }
