@@ -5,6 +5,7 @@
  * operators see. The real store on dynalite; codes come from the real send use case.
  */
 import { randomBytes } from 'node:crypto';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { decodeJwt } from 'jose';
 import { loadConfig } from '../../lib/config';
 import { InvalidCode, OtpExpired, ServiceUnavailable, TooManyAttempts } from '../../lib/errors';
@@ -13,6 +14,7 @@ import { metrics } from '../../lib/metrics';
 import { keysFor, pseudonym } from '../../lib/otp/keys';
 import { openRequestId } from '../../lib/otp/request-id';
 import { phoneSubject, sendOtp } from '../../lib/otp/send';
+import { realTime } from '../../lib/ratelimit/limiter';
 import { verifyOtp } from '../../lib/otp/verify';
 import type { StartMessagingClient } from '../../lib/provider/startmessaging';
 import type { Store, WindowCounter } from '../../lib/store/types';
@@ -235,5 +237,151 @@ describe('what operators see of a wrong code', () => {
     expect(dead).toBeInstanceOf(TooManyAttempts);
     expect(dead.headers['Retry-After']).toBeUndefined();
     await expect(verifyAt(T0, { ...sent, otp: sent.code })).rejects.toBeInstanceOf(TooManyAttempts);
+  });
+});
+
+/**
+ * Racers: parallel guesses that hold the code's attempts (or the client's units) for a moment while they wait
+ * for their client's budget, and give them back if it refuses them (the comments in lib/otp/verify.ts).
+ * Here they are played straight on the records, as in verify-races.test.ts; the store records what verify
+ * asks of it, because what a guess waits for shows in its DynamoDB requests (each one costs).
+ */
+describe('racers', () => {
+  /** Sets the code's claimed attempts, the last claimed at `claimedAt` (real time, as a guess stamps it). */
+  const setClaims = (attempts: number, claimedAt: number) =>
+    db.client.send(
+      new UpdateCommand({
+        TableName: db.table,
+        Key: { pk: `OTP#${phoneSubject(keys, PHONE)}` },
+        UpdateExpression: 'SET attempts = :n, claimedAt = :at',
+        ExpressionAttributeValues: { ':n': attempts, ':at': claimedAt },
+      }),
+    );
+  /** The real store, recording the name of every method verify calls. */
+  const recording = (failing: Partial<Record<keyof Store, (call: number) => boolean>> = {}) => {
+    const calls: string[] = [];
+    const store = new Proxy(db.store, {
+      get: (target, name: keyof Store) => {
+        const method = target[name] as (...a: unknown[]) => Promise<unknown>;
+        return (...args: unknown[]) => {
+          calls.push(name);
+          const fails = failing[name];
+          if (fails?.(calls.filter((c) => c === name).length)) return Promise.reject(new Error(`${name} failed`));
+          return method.apply(target, args);
+        };
+      },
+    });
+    return { store, calls, count: (name: keyof Store) => calls.filter((c) => c === name).length };
+  };
+  const later = (ms: number, fn: () => Promise<unknown>) => new Promise<void>((resolve, reject) => setTimeout(() => fn().then(() => resolve(), reject), ms));
+  const giveBackOne = () =>
+    db.client.send(new UpdateCommand({ TableName: db.table, Key: { pk: `OTP#${phoneSubject(keys, PHONE)}` }, UpdateExpression: 'ADD attempts :minus', ExpressionAttributeValues: { ':minus': -1 } }));
+
+  it('no racer holds a claim 2.5 s old: a guess taking the last attempt after it is judged dead at once, in one round trip', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(2, realTime() - 2500);
+    const { store, calls } = recording();
+    const dead = await rejection(verifyAt(T0, { ...sent, otp: wrongFor(sent.code) }, { store }));
+    expect(dead).toBeInstanceOf(TooManyAttempts);
+    expect(calls).toEqual(['claimAttempt', 'takeWindow']);
+  });
+
+  it('attempts all spent 2.5 s ago: a right code is 429 at once, and its unit is given back', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(3, realTime() - 2500);
+    const { store, calls } = recording();
+    const dead = (await rejection(verifyAt(T0, { ...sent, otp: sent.code }, { store }))) as TooManyAttempts;
+    expect(dead).toBeInstanceOf(TooManyAttempts);
+    expect(dead.headers['Retry-After']).toBeUndefined();
+    expect(calls).toEqual(['claimAttempt', 'takeWindow', 'giveBackWindow']);
+    expect((await db.store.readWindow(failureCounter(T0))).n).toBe(0);
+  });
+
+  it('racers holding every attempt: a guess waits, and is judged as soon as one gives back (not at the end of the wait)', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(3, realTime());
+    const { store, count } = recording();
+    const started = realTime();
+    const [answer] = await Promise.all([verifyAt(T0, { ...sent, otp: sent.code }, { store }), later(100, giveBackOne)]);
+    expect(answer).toMatchObject({ verified: true });
+    // Looks at 0, 20, 60, 140 ms...: a handful, not the whole wait's (4.5 s and more).
+    expect(count('attemptsOf')).toBeGreaterThanOrEqual(2);
+    expect(count('attemptsOf')).toBeLessThanOrEqual(6);
+    expect(realTime() - started).toBeLessThan(2500);
+    // Its client unit: given back while it waited, taken again once (no patience needed), given back on the right code.
+    expect(count('takeWindow')).toBe(2);
+    expect(count('readWindow')).toBe(0);
+    expect((await db.store.readWindow(failureCounter(T0))).n).toBe(0);
+  });
+
+  it('racers holding every attempt: a guess that waits answers as soon as the code is superseded', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(3, realTime());
+    const { store, count } = recording();
+    const [answer] = await Promise.all([rejection(verifyAt(T0, { ...sent, otp: sent.code }, { store })), later(100, () => sendAt(T0))]);
+    expect(answer).toBeInstanceOf(OtpExpired);
+    expect(count('attemptsOf')).toBeLessThanOrEqual(6);
+    expect((await db.store.readWindow(failureCounter(T0))).n).toBe(0);
+  });
+
+  it('a guess that waited on racers and finds its client budget spent by then: 429 with Retry-After, nothing claimed', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(3, realTime());
+    const counter = failureCounter(T0);
+    await db.store.takeWindow(counter, realTime() - 60_000);
+    const { store, count } = recording();
+    const [refused] = await Promise.all([
+      rejection(verifyAt(T0, { ...sent, otp: sent.code }, { store })),
+      // Meanwhile the client's other guess takes its last unit, and a racer gives its attempt back.
+      later(100, async () => {
+        await db.store.takeWindow(counter, realTime() - 60_000);
+        await giveBackOne();
+      }),
+    ]);
+    expect(refused).toMatchObject({ code: 'too_many_attempts', extra: { retryAfterSeconds: 40 * 60 } });
+    expect(count('claimAttempt')).toBe(1);
+    expect(await attemptsOf(sent.otpRequestId)).toBe(2);
+    expect((await db.store.readWindow(counter)).n).toBe(2);
+  });
+
+  it('a client over its budget while racers hold every attempt: 429 with Retry-After at once, no unit given back that it never took', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(3, realTime());
+    const counter = failureCounter(T0);
+    for (let i = 0; i < 2; i++) await db.store.takeWindow(counter, realTime() - 60_000);
+    const { store, calls } = recording();
+    const refused = await rejection(verifyAt(T0, { ...sent, otp: sent.code }, { store }));
+    expect(refused).toMatchObject({ code: 'too_many_attempts', extra: { retryAfterSeconds: 40 * 60 } });
+    expect(calls).toEqual(['claimAttempt', 'takeWindow']);
+    expect((await db.store.readWindow(counter)).n).toBe(2);
+  });
+
+  it('a claim that fails after the wait: 503 (store), and the unit taken again is given back', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(3, realTime());
+    const { store } = recording({ claimAttempt: (n) => n === 2 });
+    const [failed] = await Promise.all([rejection(verifyAt(T0, { ...sent, otp: sent.code }, { store })), later(100, giveBackOne)]);
+    expect(failed).toMatchObject({ reason: 'store', cause: expect.objectContaining({ message: 'claimAttempt failed' }) });
+    expect((await db.store.readWindow(failureCounter(T0))).n).toBe(0);
+  });
+
+  it("a client window full only of units taken a moment ago: the guess waits for one to come back, then is judged", async () => {
+    const sent = await sendAt(T0);
+    const counter = failureCounter(T0);
+    for (let i = 0; i < 2; i++) await db.store.takeWindow(counter, realTime());
+    const [answer] = await Promise.all([verifyAt(T0, { ...sent, otp: sent.code }), later(100, () => db.store.giveBackWindow(counter))]);
+    expect(answer).toMatchObject({ verified: true });
+    expect(await attemptsOf(sent.otpRequestId)).toBe(1);
+  });
+
+  it('a client window full of units taken a moment ago, and the store failing while the guess waits: 429, nothing judged (fails closed)', async () => {
+    const sent = await sendAt(T0);
+    const counter = failureCounter(T0);
+    for (let i = 0; i < 2; i++) await db.store.takeWindow(counter, realTime());
+    const { store } = recording({ takeWindow: (n) => n >= 2 });
+    const [refused] = await Promise.all([rejection(verifyAt(T0, { ...sent, otp: sent.code }, { store })), later(100, () => db.store.giveBackWindow(counter))]);
+    expect(refused).toMatchObject({ code: 'too_many_attempts', extra: { retryAfterSeconds: 40 * 60 } });
+    // Its attempt was given back: the code is as it was.
+    expect(await attemptsOf(sent.otpRequestId)).toBe(0);
   });
 });
