@@ -37,11 +37,11 @@ export interface VerifyResponse {
  * A forged, tampered or foreign id has no record: it claims an attempt on a record that never
  * exists, so it costs exactly the DynamoDB requests of an expired, superseded or used id.
  */
-const DEAD_ID = { phone: 'dead-id', codeId: 'dead-id' };
-const decoyFor = (keys: Keys) => ({ subject: phoneSubject(keys, DEAD_ID.phone), codeId: DEAD_ID.codeId, phone: undefined });
+const DEAD_ID = 'dead-id';
+const decoyFor = (keys: Keys) => ({ subject: phoneSubject(keys, DEAD_ID), codeId: DEAD_ID, phone: undefined });
 
-/** Whether a claim stamped `at` may belong to a parallel guess that still holds it. */
-const racing = (at: number | undefined, roundTripMs: number): boolean => at !== undefined && realTime() - at < holdFor(roundTripMs);
+/** Whether a claim stamped `at` may belong to a parallel guess that still holds it (none: as if long ago). */
+const racing = (at: number | undefined, roundTripMs: number): boolean => realTime() - (at ?? 0) < holdFor(roundTripMs);
 
 /**
  * The code's claimed attempts once the guesses that hold one while they wait for their client's budget have
@@ -91,8 +91,9 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
     failure === undefined ? Promise.resolve(0) : store.takeWindow(failure, startedAt),
   ]);
   const roundTripMs = realTime() - startedAt;
-  let tookUnit = budget.status === 'fulfilled' && budget.value !== undefined && failure !== undefined;
-  const giveBackUnit = () => (tookUnit && failure !== undefined ? store.giveBackWindow(failure) : Promise.resolve());
+  // Whether this guess holds one of its client's failure units (never without an address: there is no counter).
+  let tookUnit = failure !== undefined && budget.status === 'fulfilled' && budget.value !== undefined;
+  const giveBackUnit = () => (tookUnit ? store.giveBackWindow(failure!) : Promise.resolve());
   if (claimed.status === 'rejected' || budget.status === 'rejected') {
     // The attempt stays spent (safe side); a taken failure unit is given back.
     await giveBackUnit().catch(() => undefined);
@@ -101,17 +102,18 @@ export const verifyOtp = async (deps: VerifyDeps, req: VerifyRequest): Promise<V
   }
 
   let claim = claimed.value;
-  if (tookUnit && failure !== undefined && !claim.ok && claim.reason === 'exhausted' && racing(claim.lastClaimAt, roundTripMs)) {
+  if (tookUnit && !claim.ok && claim.reason === 'exhausted' && racing(claim.lastClaimAt, roundTripMs)) {
     // The code's attempts may be held only by parallel guesses that wait for this client's budget (below) and
     // give theirs back if it is spent. Holding our unit would keep them waiting: give it back, wait until the
     // code has an attempt free (or they are all judged), then take again in order, the client's unit first.
-    await store.giveBackWindow(failure);
+    const unit = failure!; // tookUnit: there is a counter
+    await store.giveBackWindow(unit);
     await settledAttempts(store, target, config.verifyMaxAttempts, claim.lastClaimAt!);
     tookUnit =
-      (await store.takeWindow(failure, realTime())) !== undefined || (await takeWindowPatiently(store, failure, roundTripMs).catch(() => false));
+      (await store.takeWindow(unit, realTime())) !== undefined || (await takeWindowPatiently(store, unit, roundTripMs).catch(() => false));
     if (tookUnit) {
       claim = await store.claimAttempt(target.subject, target.codeId, config.verifyMaxAttempts, now, realTime()).catch(async (error: unknown) => {
-        await store.giveBackWindow(failure).catch(() => undefined);
+        await store.giveBackWindow(unit).catch(() => undefined);
         throw error instanceof ServiceUnavailable ? error : new ServiceUnavailable('store', undefined, error);
       });
     }

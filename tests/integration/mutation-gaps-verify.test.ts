@@ -14,7 +14,7 @@ import { metrics } from '../../lib/metrics';
 import { keysFor, pseudonym } from '../../lib/otp/keys';
 import { openRequestId } from '../../lib/otp/request-id';
 import { phoneSubject, sendOtp } from '../../lib/otp/send';
-import { realTime } from '../../lib/ratelimit/limiter';
+import { MAX_WAIT_MS, realTime } from '../../lib/ratelimit/limiter';
 import { verifyOtp } from '../../lib/otp/verify';
 import type { StartMessagingClient } from '../../lib/provider/startmessaging';
 import type { Store, WindowCounter } from '../../lib/store/types';
@@ -150,12 +150,15 @@ describe('the failure budget is counted per client', () => {
     expect((await db.store.readWindow(failureCounter(T0))).n).toBe(0);
   });
 
-  it('a caller without an address (no sourceIp) is judged without a failure budget', async () => {
+  it('a caller without an address (no sourceIp) is judged without a failure budget: no counter is touched', async () => {
     const sent = await sendAt(T0);
-    const takeWindow = jest.spyOn(db.store, 'takeWindow');
-    await expect(verifyAt(T0, { ...sent, otp: wrongFor(sent.code), sourceIp: undefined })).rejects.toMatchObject({ code: 'invalid_code', extra: { attemptsRemaining: 2 } });
-    await expect(verifyAt(T0, { ...sent, otp: sent.code, sourceIp: undefined })).resolves.toMatchObject({ verified: true });
-    expect(takeWindow).not.toHaveBeenCalled();
+    const calls: string[] = [];
+    const store = new Proxy(db.store, {
+      get: (target, name: keyof Store) => (...args: unknown[]) => (calls.push(name), (target[name] as (...a: unknown[]) => unknown).apply(target, args)),
+    });
+    await expect(verifyAt(T0, { ...sent, otp: wrongFor(sent.code), sourceIp: undefined }, { store })).rejects.toMatchObject({ code: 'invalid_code', extra: { attemptsRemaining: 2 } });
+    await expect(verifyAt(T0, { ...sent, otp: sent.code, sourceIp: undefined }, { store })).resolves.toMatchObject({ verified: true });
+    expect(calls).toEqual(['claimAttempt', 'claimAttempt', 'markUsed', 'trust']);
   });
 });
 
@@ -257,17 +260,22 @@ describe('racers', () => {
         ExpressionAttributeValues: { ':n': attempts, ':at': claimedAt },
       }),
     );
-  /** The real store, recording the name of every method verify calls. */
-  const recording = (failing: Partial<Record<keyof Store, (call: number) => boolean>> = {}) => {
+  /**
+   * The real store, recording the name of every method verify calls. `failing`: which call of a method fails
+   * (1 = the first). `after`: what racers do once a call has answered, before verify sees the answer.
+   */
+  const recording = (failing: Partial<Record<keyof Store, (call: number) => boolean>> = {}, after: (name: keyof Store, call: number) => Promise<unknown> = async () => undefined) => {
     const calls: string[] = [];
     const store = new Proxy(db.store, {
       get: (target, name: keyof Store) => {
         const method = target[name] as (...a: unknown[]) => Promise<unknown>;
-        return (...args: unknown[]) => {
+        return async (...args: unknown[]) => {
           calls.push(name);
-          const fails = failing[name];
-          if (fails?.(calls.filter((c) => c === name).length)) return Promise.reject(new Error(`${name} failed`));
-          return method.apply(target, args);
+          const call = calls.filter((c) => c === name).length;
+          if (failing[name]?.(call)) throw new Error(`${name} failed`);
+          const result = await method.apply(target, args);
+          await after(name, call);
+          return result;
         };
       },
     });
@@ -363,6 +371,50 @@ describe('racers', () => {
     const [failed] = await Promise.all([rejection(verifyAt(T0, { ...sent, otp: sent.code }, { store })), later(100, giveBackOne)]);
     expect(failed).toMatchObject({ reason: 'store', cause: expect.objectContaining({ message: 'claimAttempt failed' }) });
     expect((await db.store.readWindow(failureCounter(T0))).n).toBe(0);
+  });
+
+  it('a wrong guess right after another, with attempts left: judged at once, one round trip (no wait for racers)', async () => {
+    const sent = await sendAt(T0);
+    await expect(verifyAt(T0, { ...sent, otp: wrongFor(sent.code) })).rejects.toBeInstanceOf(InvalidCode);
+    const { store, calls } = recording();
+    await expect(verifyAt(T0, { ...sent, otp: wrongFor(sent.code) }, { store })).rejects.toMatchObject({ extra: { attemptsRemaining: 1 } });
+    expect(calls).toEqual(['claimAttempt', 'takeWindow']);
+  });
+
+  it('a wrong guess that takes the last attempt while racers hold the others, and the code is superseded meanwhile: the code is dead (429)', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(2, realTime());
+    const [dead] = await Promise.all([rejection(verifyAt(T0, { ...sent, otp: wrongFor(sent.code) })), later(100, () => sendAt(T0))]);
+    expect(dead).toBeInstanceOf(TooManyAttempts);
+    expect((dead as TooManyAttempts).extra.attemptsRemaining).toBeUndefined();
+  });
+
+  it('racers may hold every attempt for as long as they wait for their budget, and a little more: a give-back just before that still counts', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(3, realTime());
+    // A racer waits at most MAX_WAIT_MS for its client's budget, then gives back (its round trips add a little).
+    const [answer] = await Promise.all([verifyAt(T0, { ...sent, otp: sent.code }), later(MAX_WAIT_MS - 100, giveBackOne)]);
+    expect(answer).toMatchObject({ verified: true });
+  }, 15_000);
+
+  it('a guess that waited on racers, found its client window full of fresh units, and then the store failing: 429, nothing judged', async () => {
+    const sent = await sendAt(T0);
+    await setClaims(3, realTime());
+    const counter = failureCounter(T0);
+    await db.store.takeWindow(counter, realTime() - 60_000);
+    // takeWindow: 1 the guess's first; 2 after the wait, refused (the client's other guess took the last unit
+    // meanwhile, as a racer gave its attempt back); 3 once that unit came back: fails.
+    const { store, count } = recording({ takeWindow: (n) => n === 3 }, async (name, n) => {
+      if (name === 'attemptsOf' && n === 1) {
+        await db.store.takeWindow(counter, realTime());
+        await giveBackOne();
+      }
+      if (name === 'takeWindow' && n === 2) await db.store.giveBackWindow(counter);
+    });
+    const refused = await rejection(verifyAt(T0, { ...sent, otp: sent.code }, { store }));
+    expect(count('takeWindow')).toBe(3);
+    expect(refused).toMatchObject({ code: 'too_many_attempts', extra: { retryAfterSeconds: 40 * 60 } });
+    expect(await attemptsOf(sent.otpRequestId)).toBe(2);
   });
 
   it("a client window full only of units taken a moment ago: the guess waits for one to come back, then is judged", async () => {
