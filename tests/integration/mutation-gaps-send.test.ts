@@ -6,14 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../lib/config';
 import { UpstreamError, UpstreamTimeout } from '../../lib/errors';
-import { logger } from '../../lib/log';
-import { metrics } from '../../lib/metrics';
 import { codeMatches } from '../../lib/otp/codes';
 import { keysFor } from '../../lib/otp/keys';
 import { openRequestId } from '../../lib/otp/request-id';
 import { phoneSubject, sendOtp } from '../../lib/otp/send';
 import type { StartMessagingClient } from '../../lib/provider/startmessaging';
 import { useDynalite } from '../support/dynalite';
+import { useTelemetry } from '../support/telemetry';
 
 const db = useDynalite('send');
 const KEY = randomBytes(32).toString('base64');
@@ -32,27 +31,11 @@ const provider = {
   },
 } as unknown as StartMessagingClient;
 
-let logged: { level: string; message: string; extra: unknown }[];
-let metricsAdded: { name: string; value: number; dimension?: string }[];
+const { logged, metricsAdded } = useTelemetry();
 beforeEach(() => {
   asked = [];
   answer = async () => ({ providerOtpId: 'p-1', traceId: 't-1', attempts: 1 });
-  logged = [];
-  for (const level of ['error', 'warn', 'info'] as const) {
-    jest.spyOn(logger, level).mockImplementation(((message: string, extra: unknown) => void logged.push({ level, message, extra })) as never);
-  }
-  metricsAdded = [];
-  jest.spyOn(metrics, 'addMetric').mockImplementation(((name: string, _unit: unknown, value: number) => void metricsAdded.push({ name, value })) as never);
-  // Alarm metrics with a dimension go out as single metrics.
-  jest.spyOn(metrics, 'singleMetric').mockImplementation((() => {
-    let dimension: string | undefined;
-    return {
-      addDimension: (k: string, v: string) => void (dimension = `${k}=${v}`),
-      addMetric: (name: string, _unit: unknown, value: number) => void metricsAdded.push({ name, value, dimension }),
-    };
-  }) as never);
 });
-afterEach(() => jest.restoreAllMocks());
 
 const send = (env: Record<string, string> = {}, req: { idempotencyKey?: string; keptCode?: string; deadline?: number } = {}) =>
   sendOtp({ config: loadConfig(env), store: db.store, provider, now: () => T0 }, { phoneNumber: PHONE, apiKey: 'sm_key', hashKey: KEY, ...req });

@@ -9,8 +9,6 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { decodeJwt } from 'jose';
 import { loadConfig } from '../../lib/config';
 import { InvalidCode, OtpExpired, ServiceUnavailable, TooManyAttempts } from '../../lib/errors';
-import { logger } from '../../lib/log';
-import { metrics } from '../../lib/metrics';
 import { keysFor, pseudonym } from '../../lib/otp/keys';
 import { openRequestId } from '../../lib/otp/request-id';
 import { phoneSubject, sendOtp } from '../../lib/otp/send';
@@ -20,6 +18,7 @@ import type { StartMessagingClient } from '../../lib/provider/startmessaging';
 import type { Store, WindowCounter } from '../../lib/store/types';
 import { newTokenKeySecret, type TokenKeySecret } from '../../local/keys';
 import { useDynalite } from '../support/dynalite';
+import { useTelemetry } from '../support/telemetry';
 
 const db = useDynalite('verify');
 const KEY = randomBytes(32).toString('base64');
@@ -43,25 +42,10 @@ const provider = {
   },
 } as unknown as StartMessagingClient;
 
-let logged: { level: string; message: string; extra: unknown }[];
-let metricsAdded: { name: string; value: number; dimension?: string }[];
+const { logged, metricsAdded, clear: clearTelemetry } = useTelemetry();
 beforeEach(() => {
   sentCodes = [];
-  logged = [];
-  for (const level of ['error', 'warn', 'info'] as const) {
-    jest.spyOn(logger, level).mockImplementation(((message: string, extra: unknown) => void logged.push({ level, message, extra })) as never);
-  }
-  metricsAdded = [];
-  jest.spyOn(metrics, 'addMetric').mockImplementation(((name: string, _unit: unknown, value: number) => void metricsAdded.push({ name, value })) as never);
-  jest.spyOn(metrics, 'singleMetric').mockImplementation((() => {
-    let dimension: string | undefined;
-    return {
-      addDimension: (k: string, v: string) => void (dimension = `${k}=${v}`),
-      addMetric: (name: string, _unit: unknown, value: number) => void metricsAdded.push({ name, value, dimension }),
-    };
-  }) as never);
 });
-afterEach(() => jest.restoreAllMocks());
 
 const ENV = { SEND_COOLDOWN_SECONDS: '0', VERIFY_MAX_ATTEMPTS: '3', VERIFY_MAX_FAILURES_PER_IP_PER_HOUR: '2' };
 
@@ -92,8 +76,7 @@ describe('a client over its failure budget', () => {
     const sent = await sendAt(T0);
     for (let i = 0; i < 2; i++) await expect(verifyAt(T0, { ...sent, otp: wrongFor(sent.code) })).rejects.toBeInstanceOf(InvalidCode);
     expect(await attemptsOf(sent.otpRequestId)).toBe(2);
-    logged = [];
-    metricsAdded = [];
+    clearTelemetry();
 
     // The right code, from the same network, 90.5 s later: refused without being judged.
     const at = T0 + 90_500;
@@ -228,7 +211,7 @@ describe('a right code', () => {
 describe('what operators see of a wrong code', () => {
   it('one line with the masked number and the attempts left, never the code', async () => {
     const sent = await sendAt(T0);
-    logged = [];
+    clearTelemetry();
     await expect(verifyAt(T0, { ...sent, otp: wrongFor(sent.code) })).rejects.toMatchObject({ extra: { attemptsRemaining: 2 } });
     expect(logged).toEqual([{ level: 'info', message: 'wrong code', extra: { phone: '+91******3210', attemptsRemaining: 2 } }]);
   });
